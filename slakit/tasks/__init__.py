@@ -23,6 +23,8 @@ def task(*args: Any, **kwargs: Any) -> Callable[..., Any]:
             except SlakitError as err:
                 raise Exit(f"slakit: {err}", code=err.exit_code) from None
 
-        return invoke_task(*args, **kwargs)(wrapper)
+        return invoke_task(**kwargs)(wrapper)
 
+    if len(args) == 1 and callable(args[0]) and not kwargs:  # bare @task
+        return decorate(args[0])
     return decorate

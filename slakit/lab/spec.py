@@ -1,0 +1,121 @@
+"""What the lab should look like, read from the lab inventory and checked before any change."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slakit.errors import SlakitError
+
+DEFAULT_INVENTORY = Path("inventories/lab/hosts.yml")
+_HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    address: str
+    groups: tuple[str, ...]
+
+    @property
+    def container_name(self) -> str:
+        return f"slakit-lab-{self.name}"
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    source: Path
+    network: str
+    subnet: ipaddress.IPv4Network
+    hosts: tuple[LabHost, ...]
+
+    def select(self, names: list[str] | None) -> tuple[LabHost, ...]:
+        """The hosts called `names` (all when None); an unknown name is an error."""
+        if not names:
+            return self.hosts
+        known = {h.name: h for h in self.hosts}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise SlakitError(
+                f"{self.source}: no lab host named {', '.join(unknown)} (hosts: {', '.join(known)})"
+            )
+        return tuple(known[n] for n in names)
+
+
+def _walk(group: dict[str, Any], name: str, found: dict[str, LabHost], src: Path) -> None:
+    for host, hostvars in (group.get("hosts") or {}).items():
+        address = (hostvars or {}).get("ansible_host")
+        if not address:
+            raise SlakitError(f"{src}: lab host {host} has no ansible_host address")
+        previous = found.get(host)
+        groups = (previous.groups if previous else ()) + ((name,) if name != "all" else ())
+        found[host] = LabHost(str(host), str(address), groups)
+    for child, body in (group.get("children") or {}).items():
+        _walk(body or {}, str(child), found, src)
+
+
+def load_spec(path: Path = DEFAULT_INVENTORY) -> LabSpec:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SlakitError(f"{path}: lab inventory not found") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise SlakitError(
+            f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})"
+        ) from None
+    root = (data or {}).get("all") if isinstance(data, dict) else None
+    if not isinstance(root, dict):
+        raise SlakitError(f"{path}: expected a top-level 'all:' group")
+    lab = (root.get("vars") or {}).get("slakit_lab") or {}
+    try:
+        subnet = ipaddress.IPv4Network(str(lab.get("subnet", "")))
+    except ValueError:
+        raise SlakitError(
+            f"{path}: all.vars.slakit_lab.subnet must be an IPv4 network such as 172.28.50.0/24"
+        ) from None
+    network = str(lab.get("network") or "slakit-lab")
+    found: dict[str, LabHost] = {}
+    _walk(root, "all", found, path)
+    spec = LabSpec(path, network, subnet, tuple(found.values()))
+    _check_hosts(spec)
+    return spec
+
+
+def _check_hosts(spec: LabSpec) -> None:
+    if not spec.hosts:
+        raise SlakitError(f"{spec.source}: the lab inventory names no hosts")
+    gateway = next(spec.subnet.hosts())
+    seen: dict[ipaddress.IPv4Address, str] = {}
+    for host in spec.hosts:
+        if not _HOSTNAME.match(host.name):
+            raise SlakitError(
+                f"{spec.source}: lab host name {host.name!r} is not a valid hostname "
+                "(lower-case letters, digits and '-')"
+            )
+        try:
+            address = ipaddress.IPv4Address(host.address)
+        except ValueError:
+            raise SlakitError(
+                f"{spec.source}: {host.name}: ansible_host {host.address!r} is not an IPv4 address"
+            ) from None
+        if address not in spec.subnet or address in (
+            spec.subnet.network_address,
+            spec.subnet.broadcast_address,
+            gateway,
+        ):
+            raise SlakitError(
+                f"{spec.source}: {host.name}: address {address} is outside the lab subnet "
+                f"{spec.subnet} or reserved (network, broadcast, gateway {gateway})"
+            )
+        if address in seen:
+            raise SlakitError(
+                f"{spec.source}: {host.name}: address {address} is already used by {seen[address]}"
+            )
+        seen[address] = host.name
