@@ -18,6 +18,7 @@ from slakit.errors import SlakitError
 from slakit.lab import LABEL
 from slakit.lab.image import node_image
 from slakit.lab.keys import STATE_DIR, ensure_keypair, write_known_hosts
+from slakit.lab.secrets import ensure_secrets
 from slakit.lab.spec import LabHost, LabSpec
 
 HOST_LABEL = f"{LABEL}.host"
@@ -162,6 +163,7 @@ def up(engine: docker.DockerClient, spec: LabSpec, recreate: bool = False) -> Up
     if recreate:
         report.removed += _remove_containers(engine)
     pubkey = ensure_keypair()
+    ensure_secrets()
     image_id = node_image(engine)
     _ensure_network(engine, spec, report)
     wanted = {h.name: h for h in spec.hosts}

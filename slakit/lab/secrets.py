@@ -1,0 +1,57 @@
+"""The lab's own secrets, generated once into .lab/secrets.yml (git-ignored, mode 0600).
+
+Staging and production keep the same values in ansible-vault files; the lab inventory's
+group_vars/all/secrets.yml reads this file so that roles see the same variable names.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slakit.errors import SlakitError
+from slakit.lab.keys import STATE_DIR
+
+SECRETS_FILE = STATE_DIR / "secrets.yml"
+SLA_USER = "sla-operator"
+
+
+def _hash_password(password: str) -> str:
+    """The service's own password hash (scrypt), made by its CLI so the format has one owner."""
+    run = subprocess.run(
+        [sys.executable, "-m", "slakit_service.hashpw"],
+        input=password, capture_output=True, text=True, check=False,
+    )
+    if run.returncode != 0:
+        raise SlakitError(f"slakit_service.hashpw failed: {run.stderr.strip()[-200:]}")
+    return run.stdout.strip()
+
+
+def _generate() -> dict[str, Any]:
+    sla_password = secrets.token_urlsafe(24)
+    return {
+        "redis_app_password": secrets.token_urlsafe(32),
+        "redis_admin_password": secrets.token_urlsafe(32),
+        "app_token_secret": secrets.token_urlsafe(48),
+        "sla_username": SLA_USER,
+        "sla_password": sla_password,
+        "app_users": {
+            SLA_USER: {"password_hash": _hash_password(sla_password), "roles": ["operator"]},
+        },
+    }
+
+
+def ensure_secrets(path: Path = SECRETS_FILE) -> dict[str, Any]:
+    """Read the lab's secrets, generating them on first use."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            yaml.safe_dump(_generate(), out, sort_keys=True)
+    return yaml.safe_load(path.read_text())
