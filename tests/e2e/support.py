@@ -1,0 +1,29 @@
+"""Helpers for end-to-end tests: run commands the way a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str, timeout: float = 1800, check: bool = False) -> subprocess.CompletedProcess:
+    """Run a command the way a user would, from the project root, with the venv on PATH."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout[-3000:]}\n"
+            f"{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def invoke(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return run(str(BIN / "invoke"), *args, **kwargs)
