@@ -26,7 +26,10 @@ def _hash_password(password: str) -> str:
     """The service's own password hash (scrypt), made by its CLI so the format has one owner."""
     run = subprocess.run(
         [sys.executable, "-m", "slakit_service.hashpw"],
-        input=password, capture_output=True, text=True, check=False,
+        input=password,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if run.returncode != 0:
         raise SlakitError(f"slakit_service.hashpw failed: {run.stderr.strip()[-200:]}")
