@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +37,32 @@ def _hash_password(password: str) -> str:
     return run.stdout.strip()
 
 
-def _generate() -> dict[str, Any]:
-    sla_password = secrets.token_urlsafe(24)
+def _generators() -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """How to make each secret; a later one may use an earlier one's value."""
     return {
-        "redis_app_password": secrets.token_urlsafe(32),
-        "redis_admin_password": secrets.token_urlsafe(32),
-        "app_token_secret": secrets.token_urlsafe(48),
-        "sla_username": SLA_USER,
-        "sla_password": sla_password,
-        "app_users": {
-            SLA_USER: {"password_hash": _hash_password(sla_password), "roles": ["operator"]},
+        "redis_app_password": lambda _: secrets.token_urlsafe(32),
+        "redis_admin_password": lambda _: secrets.token_urlsafe(32),
+        "app_token_secret": lambda _: secrets.token_urlsafe(48),
+        "sla_username": lambda _: SLA_USER,
+        "sla_password": lambda _: secrets.token_urlsafe(24),
+        "app_users": lambda made: {
+            made["sla_username"]: {
+                "password_hash": _hash_password(made["sla_password"]),
+                "roles": ["operator"],
+            }
         },
     }
 
 
 def ensure_secrets(path: Path = SECRETS_FILE) -> dict[str, Any]:
-    """Read the lab's secrets, generating them on first use."""
-    if not path.exists():
+    """The lab's secrets; any that are missing are generated and kept (0600)."""
+    current: dict[str, Any] = yaml.safe_load(path.read_text()) if path.exists() else {}
+    missing = {k: make for k, make in _generators().items() if k not in current}
+    for key, make in missing.items():
+        current[key] = make(current)
+    if missing:
         path.parent.mkdir(mode=0o700, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            yaml.safe_dump(_generate(), out, sort_keys=True)
-    return yaml.safe_load(path.read_text())
+            yaml.safe_dump(current, out, sort_keys=True)
+    return current
