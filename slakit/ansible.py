@@ -1,0 +1,121 @@
+"""Running Ansible's own commands for an environment, and reading what they did.
+
+Output streams to the terminal as usual; the slakit_summary callback (plugins/callback)
+leaves a JSON summary that becomes one line per failure and the per-host change counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slakit.envs import Environment
+from slakit.errors import SlakitError
+
+BIN = Path(sys.executable).parent
+# An inventory that does not parse is an error, never an empty inventory with a warning.
+STRICT_ENV = {
+    "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
+    "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
+    "ANSIBLE_FORCE_COLOR": "true",
+}
+
+
+@dataclass
+class PlayResult:
+    returncode: int
+    hosts: dict[str, dict[str, int]] = field(default_factory=dict)
+    changed_tasks: dict[str, list[str]] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return sum(stats.get("changed", 0) for stats in self.hosts.values())
+
+    def first_failure(self) -> str:
+        if not self.failures:
+            return f"ansible-playbook exited {self.returncode}"
+        f = self.failures[0]
+        if f["kind"] == "unreachable":
+            return f"host {f['host']} unreachable: {f['msg']}"
+        return f"{f['host']}: {f['task']}: {f['msg']}"
+
+
+def command_env() -> dict[str, str]:
+    return {**os.environ, **STRICT_ENV, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+
+
+def inventory(env: Environment) -> dict[str, Any]:
+    """`ansible-inventory --list` for the environment (raw variables, vault decrypted)."""
+    run = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(env.inventory), "--list"],
+        capture_output=True,
+        text=True,
+        env=command_env(),
+        check=False,
+    )
+    if run.returncode != 0:
+        raise SlakitError(f"{env.inventory}: {_ansible_error(run.stderr)}")
+    return json.loads(run.stdout)
+
+
+def _ansible_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for line in lines:
+        low = line.lower()
+        if "decryption failed" in low:
+            return "vault password is wrong (decryption failed)"
+        if "no vault secrets" in low or "vault password" in low:
+            return "vault-encrypted variables but no vault password given"
+    errors = [ln for ln in lines if "ERROR" in ln]
+    return " ".join((errors or lines or ["ansible failed"])[0].split())[:300]
+
+
+def playbook(
+    env: Environment,
+    name: str,
+    *,
+    tags: str = "",
+    limit: str = "",
+    check: bool = False,
+    diff: bool = False,
+    extra_args: tuple[str, ...] = (),
+    quiet: bool = False,
+) -> PlayResult:
+    """Run playbooks/<name> against the environment; returns its summary, never raises on fail."""
+    with tempfile.NamedTemporaryFile(prefix="slakit-ansible-", suffix=".json") as summary:
+        cmd = [str(BIN / "ansible-playbook"), "-i", str(env.inventory), f"playbooks/{name}"]
+        cmd += ["--tags", tags] if tags else []
+        cmd += ["--limit", limit] if limit else []
+        cmd += ["--check"] if check else []
+        cmd += ["--diff"] if diff else []
+        cmd += list(extra_args)
+        run = subprocess.run(
+            cmd,
+            env={**command_env(), "SLAKIT_ANSIBLE_SUMMARY": summary.name},
+            stdout=subprocess.PIPE if quiet else None,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        text = Path(summary.name).read_text()
+        data = json.loads(text) if text.strip() else {}
+    result = PlayResult(
+        run.returncode,
+        data.get("hosts", {}),
+        data.get("changed_tasks", {}),
+        data.get("failures", []),
+    )
+    if not quiet and run.stderr:
+        sys.stderr.write(run.stderr)
+    if run.returncode != 0 and not result.failures:
+        result.failures.append(
+            {"host": "-", "task": name, "kind": "error", "msg": _ansible_error(run.stderr or "")}
+        )
+    return result

@@ -1,0 +1,82 @@
+"""Environments are inventories: `inventories/<env>/hosts.yml` plus its group_vars."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from slakit.errors import SlakitError
+
+INVENTORIES = Path("inventories")
+VAULT_HEADER = "$ANSIBLE_VAULT"
+REQUIRED_GROUPS = ("lb", "app", "redis")
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    inventory: Path
+
+    @property
+    def is_lab(self) -> bool:
+        return self.name == "lab"
+
+    @property
+    def reports_dir(self) -> Path:
+        return Path("reports") / self.name
+
+    def vault_files(self) -> list[Path]:
+        return [p for p in self.yaml_files() if p.read_text().startswith(VAULT_HEADER)]
+
+    def yaml_files(self) -> list[Path]:
+        return sorted(
+            p for p in self.inventory.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()
+        )
+
+
+def known() -> list[str]:
+    return sorted(p.parent.name for p in INVENTORIES.glob("*/hosts.yml"))
+
+
+def resolve(name: str) -> Environment:
+    env = Environment(name, INVENTORIES / name)
+    if not (env.inventory / "hosts.yml").is_file():
+        raise SlakitError(
+            f"unknown env {name!r}: no {env.inventory}/hosts.yml (known: {', '.join(known())})"
+        )
+    return env
+
+
+def check_yaml(env: Environment) -> None:
+    """Every plain YAML file of the inventory parses; the error names the file and line."""
+    for path in env.yaml_files():
+        text = path.read_text()
+        if text.startswith(VAULT_HEADER):
+            continue
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark else ""
+            raise SlakitError(
+                f"{path}{where}: not valid YAML ({getattr(err, 'problem', None) or err})"
+            ) from None
+
+
+def vault_password_file(env: Environment) -> Path | None:
+    """The vault password file Ansible will use, required when the inventory has vault files."""
+    vaults = env.vault_files()
+    if not vaults:
+        return None
+    configured = os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE", "")
+    if not configured:
+        raise SlakitError(
+            f"{vaults[0]} is vault-encrypted: set ANSIBLE_VAULT_PASSWORD_FILE to the file holding "
+            f"the {env.name} vault password"
+        )
+    if not Path(configured).is_file():
+        raise SlakitError(f"ANSIBLE_VAULT_PASSWORD_FILE={configured}: no such file")
+    return Path(configured)

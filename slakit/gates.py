@@ -1,0 +1,39 @@
+"""A gate is one check of the main job with its measured figure; the report is made of them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not run (e.g. --skip-sla): the verdict cannot be APPROVED
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str  # e.g. "Smoke: endpoints through the load balancer"
+    status: Status
+    figure: str  # what was measured, e.g. "16/16 answered as expected"
+    target: str = ""  # e.g. ">= 95%"
+    detail: str = ""  # why it failed or was skipped, one line
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+def gate(name: str, ok: bool, figure: str, target: str = "", detail: str = "") -> Gate:
+    return Gate(name, Status.PASSED if ok else Status.FAILED, figure, target, "" if ok else detail)
+
+
+def skipped(name: str, why: str) -> Gate:
+    return Gate(name, Status.SKIPPED, "not run", detail=why)

@@ -1,0 +1,50 @@
+"""Preflight: everything that can be known wrong before any host is touched.
+
+Checks, in order: the environment exists, its YAML parses, the vault password is there and
+right, the groups the stack needs are present, then `site.yml --tags preflight`: role input
+validation (argument_specs and each role's validation tasks) on every host, which also
+proves every host reachable. Any failure is one SlakitError line (exit 2).
+"""
+
+from __future__ import annotations
+
+from slakit import ansible
+from slakit.envs import REQUIRED_GROUPS, Environment, check_yaml, vault_password_file
+from slakit.errors import SlakitError
+
+# Validation without SSH: every host's tasks run on the controller with its own facts.
+OFFLINE_ARGS = (
+    "-e",
+    "ansible_connection=local",
+    "-e",
+    "ansible_become=false",
+    "-e",
+    "ansible_python_interpreter={{ ansible_playbook_python }}",
+)
+
+
+def run(env: Environment, *, limit: str = "", offline: bool = False) -> list[str]:
+    """Returns what was checked, one line each; raises SlakitError on the first problem."""
+    check_yaml(env)
+    vault = vault_password_file(env)
+    inventory = ansible.inventory(env)
+    for group in REQUIRED_GROUPS:
+        if not (inventory.get(group) or {}).get("hosts"):
+            raise SlakitError(f"{env.inventory}/hosts.yml: group {group!r} has no hosts")
+    hosts = sorted(inventory.get("_meta", {}).get("hostvars", {}))
+    result = ansible.playbook(
+        env,
+        "site.yml",
+        tags="preflight",
+        limit=limit,
+        quiet=True,
+        extra_args=OFFLINE_ARGS if offline else (),
+    )
+    if result.returncode != 0:
+        raise SlakitError(f"preflight ({env.name}): {result.first_failure()}")
+    reach = "not contacted (offline)" if offline else f"{len(hosts)}/{len(hosts)} reachable"
+    return [
+        f"inventory {env.inventory}: {len(hosts)} hosts, groups {', '.join(REQUIRED_GROUPS)}",
+        f"secrets: {'vault ' + str(vault) if vault else 'lab-generated (.lab/secrets.yml)'}",
+        f"role inputs valid on every host; hosts {reach}",
+    ]
