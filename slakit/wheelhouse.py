@@ -1,0 +1,296 @@
+"""The controller builds a wheelhouse: an application and every dependency as wheels.
+
+App hosts cannot reach PyPI, so the `app` role copies a wheelhouse built here and installs
+from it with `pip install --no-index --find-links`. A wheelhouse lives in
+`<root>/<digest>/`, where the digest is a content hash over its wheels and the requirement
+list: the same inputs give the same directory, so the `app` role derives its release id from
+it and a re-run with nothing changed makes no new release.
+
+Two ways to build, chosen by comparing the target with this controller:
+
+- native (same Python major.minor, same machine, target glibc >= ours): `pip wheel` of the
+  app and all its dependencies; a dependency that only ships an sdist is built here.
+- cross (anything else, e.g. a Python 3.12 or aarch64 target from this 3.11 x86_64
+  controller): the app (pure Python) is built with `pip wheel --no-deps`, then the
+  dependencies are fetched with `pip download --only-binary=:all: --python-version X.Y
+  --implementation cp --abi cpXY --platform manylinux_2_N_<machine> ...`. Only dependencies
+  that publish binary wheels for the target can be used; pip names the one that does not.
+  A dependency with C code and no wheel needs a build on a machine like the target.
+
+Wheels are built with SOURCE_DATE_EPOCH fixed and from a clean copy of the source tree, so
+the app's wheel is byte-for-byte the same when its source is.
+
+CLI (used by the `app` role from a `delegate_to: localhost` task):
+    python -m slakit.wheelhouse --source service --root build/wheelhouse \
+        --python-version 3.11 --machine x86_64 --glibc 2.36 [--extra PKG ...] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from slakit.errors import SlakitError
+
+MANIFEST = "wheelhouse.json"
+SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest date a zip entry can carry
+_IGNORED = ("build", "dist", "*.egg-info", "__pycache__", ".git", ".venv", ".pytest_cache")
+_MIN_GLIBC_MINOR = 17  # manylinux2014
+
+
+@dataclass(frozen=True)
+class Target:
+    """The Python and platform the wheels must run on (the app hosts')."""
+
+    python_version: str  # "3.11"
+    machine: str = "x86_64"
+    glibc: str = "2.36"  # `getconf GNU_LIBC_VERSION` on the target, without "glibc "
+
+    @property
+    def abi(self) -> str:
+        return "cp" + self.python_version.replace(".", "")
+
+    @property
+    def platforms(self) -> list[str]:
+        """manylinux tags the target accepts, newest first."""
+        major, minor = (int(p) for p in self.glibc.split(".")[:2])
+        if major != 2:
+            raise SlakitError(f"wheelhouse: unsupported glibc version {self.glibc!r}")
+        tags = [f"manylinux_2_{m}_{self.machine}" for m in range(minor, _MIN_GLIBC_MINOR - 1, -1)]
+        return [*tags, f"manylinux2014_{self.machine}"]
+
+
+def controller_target() -> Target:
+    libc, version = platform.libc_ver()
+    return Target(
+        python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
+        machine=platform.machine(),
+        glibc=version if libc == "glibc" and version else "0.0",
+    )
+
+
+def is_native(target: Target, controller: Target | None = None) -> bool:
+    """True when wheels built on this controller run on the target as they are."""
+    here = controller or controller_target()
+
+    def ver(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split(".")[:2])
+
+    return (
+        target.python_version == here.python_version
+        and target.machine == here.machine
+        and ver(target.glibc) >= ver(here.glibc)
+    )
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    path: Path
+    digest: str  # sha256 hex over the wheels and the requirements
+    requirements: list[str]  # what the host installs: the app's own `name==version` + extras
+    mode: str  # "native" or "cross"
+    created: bool = field(default=False, compare=False)  # False: an identical one existed
+
+    @property
+    def release_id(self) -> str:
+        return self.digest[:16]
+
+    def as_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["release_id"] = self.release_id
+        data["wheels"] = sorted(p.name for p in self.path.glob("*.whl"))
+        return data
+
+
+def _pip(args: Sequence[str], what: str) -> None:
+    env = {
+        **os.environ,
+        "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, env=env, check=False
+    )
+    if run.returncode != 0:
+        raise SlakitError(f"wheelhouse: {what} failed: {_pip_cause(run.stdout + run.stderr)}")
+
+
+def _pip_cause(output: str) -> str:
+    """The one line of pip's output that says why it failed."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    # A failing build backend: pip quotes its output between "[N lines of output]" and
+    # "[end of output]"; the last line there is the backend's own error.
+    block: list[str] = []
+    for i, ln in enumerate(lines):
+        if re.search(r"\[\d+ lines? of output\]$", ln):
+            end = next((j for j in range(i + 1, len(lines)) if lines[j] == "[end of output]"), i)
+            block = lines[i + 1 : end] or block
+    if block:
+        return block[-1][:300]
+    errors = [ln for ln in lines if ln.startswith("ERROR:")]
+    if errors:
+        return errors[-1][:300]
+    rest = [ln for ln in lines if not ln.startswith("note:")]
+    return (rest[-1] if rest else "no output")[:300]
+
+
+def _wheel_name(wheel: Path) -> str:
+    """`name==version` from a wheel's file name (PEP 427)."""
+    name, version = wheel.name.split("-")[:2]
+    return f"{name.replace('_', '-').lower()}=={version}"
+
+
+def _build_app_wheels(sources: Sequence[Path], out: Path, scratch: Path) -> list[Path]:
+    wheels: list[Path] = []
+    for source in sources:
+        if source.is_file() and source.suffix == ".whl":
+            shutil.copy2(source, out / source.name)
+            wheels.append(out / source.name)
+            continue
+        if not (source / "pyproject.toml").exists() and not (source / "setup.py").exists():
+            raise SlakitError(f"wheelhouse: {source} is neither a wheel nor a Python project")
+        # Build from a clean copy: a stale build/ or *.egg-info in the tree never leaks in.
+        copy = scratch / f"src-{len(wheels)}"
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns(*_IGNORED))
+        before = set(out.glob("*.whl"))
+        _pip(["wheel", "--no-deps", "--wheel-dir", str(out), str(copy)], f"building {source}")
+        wheels += sorted(set(out.glob("*.whl")) - before)
+    return wheels
+
+
+def _digest(wheel_dir: Path, requirements: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for wheel in sorted(wheel_dir.glob("*.whl")):
+        h.update(wheel.name.encode() + b"\0" + hashlib.sha256(wheel.read_bytes()).digest())
+    h.update("\n".join(requirements).encode())
+    return h.hexdigest()
+
+
+def build(
+    sources: Sequence[str | Path],
+    root: str | Path,
+    extra_requirements: Sequence[str] = (),
+    target: Target | None = None,
+    keep: int = 5,
+) -> Wheelhouse:
+    """Build (or find) the wheelhouse for `sources` (project dirs or .whl files) + extras.
+
+    Returns the wheelhouse at `<root>/<digest[:16]>`; `created` is False when an identical
+    one was already there. Keeps the `keep` most recently used wheelhouses under `root`.
+    Raises SlakitError with a one-line cause when a wheel cannot be built or fetched.
+    """
+    target = target or controller_target()
+    paths = [Path(s).resolve() for s in sources]
+    missing = [str(p) for p in paths if not p.exists()]
+    if not paths or missing:
+        raise SlakitError(f"wheelhouse: app source not found: {', '.join(missing) or '(none)'}")
+    root_path = Path(root).resolve()
+    root_path.mkdir(parents=True, exist_ok=True)
+    native = is_native(target)
+    with tempfile.TemporaryDirectory(dir=root_path, prefix=".build-") as tmp:
+        scratch = Path(tmp)
+        out = scratch / "wheels"
+        out.mkdir()
+        app_wheels = _build_app_wheels(paths, out, scratch)
+        requirements = [_wheel_name(w) for w in app_wheels] + list(extra_requirements)
+        inputs = [str(w) for w in app_wheels] + list(extra_requirements)
+        if native:
+            _pip(
+                ["wheel", "--wheel-dir", str(out), "--find-links", str(out), *inputs],
+                "collecting dependencies (pip wheel)",
+            )
+        else:
+            plat = [a for p in target.platforms for a in ("--platform", p)]
+            _pip(
+                [
+                    "download",
+                    "--dest",
+                    str(out),
+                    "--find-links",
+                    str(out),
+                    "--only-binary=:all:",
+                    "--python-version",
+                    target.python_version,
+                    "--implementation",
+                    "cp",
+                    "--abi",
+                    target.abi,
+                    *plat,
+                    *inputs,
+                ],
+                f"fetching binary wheels for Python {target.python_version} {target.machine}",
+            )
+        digest = _digest(out, requirements)
+        final = root_path / digest[:16]
+        house = Wheelhouse(final, digest, requirements, "native" if native else "cross")
+        created = not (final / MANIFEST).exists()
+        if created:
+            shutil.rmtree(final, ignore_errors=True)
+            manifest = {**house.as_json(), "target": asdict(target)}
+            manifest.pop("created", None)
+            (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            out.rename(final)
+        else:
+            os.utime(final)  # most recently used: pruned last
+    _prune(root_path, keep)
+    return Wheelhouse(final, digest, requirements, house.mode, created)
+
+
+def _prune(root: Path, keep: int) -> None:
+    houses = sorted(
+        (p for p in root.iterdir() if p.is_dir() and (p / MANIFEST).exists()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in houses[max(keep, 1) :]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m slakit.wheelhouse", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument(
+        "--source",
+        action="append",
+        required=True,
+        help="app project directory or .whl file (repeatable)",
+    )
+    ap.add_argument("--root", default="build/wheelhouse", help="where wheelhouses are kept")
+    ap.add_argument("--extra", action="append", default=[], help="extra requirement (repeatable)")
+    here = controller_target()
+    ap.add_argument("--python-version", default=here.python_version, help="target Python X.Y")
+    ap.add_argument("--machine", default=here.machine, help="target machine, e.g. x86_64")
+    ap.add_argument("--glibc", default=here.glibc, help="target glibc version, e.g. 2.36")
+    ap.add_argument("--keep", type=int, default=5, help="wheelhouses to keep under --root")
+    ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = ap.parse_args(argv)
+    try:
+        house = build(
+            args.source,
+            args.root,
+            args.extra,
+            Target(args.python_version, args.machine, args.glibc),
+            args.keep,
+        )
+    except SlakitError as err:
+        print(err, file=sys.stderr)
+        return err.exit_code
+    print(json.dumps(house.as_json(), sort_keys=True) if args.json else house.path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
