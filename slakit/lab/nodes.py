@@ -18,8 +18,8 @@ from slakit.errors import SlakitError
 from slakit.lab import LABEL
 from slakit.lab.image import node_image
 from slakit.lab.keys import STATE_DIR, ensure_keypair, write_known_hosts
-from slakit.lab.secrets import ensure_secrets
 from slakit.lab.spec import LabHost, LabSpec
+from slakit.secrets import ensure_secrets
 
 HOST_LABEL = f"{LABEL}.host"
 CONFIG_LABEL = f"{LABEL}.config"

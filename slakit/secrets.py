@@ -1,7 +1,8 @@
-"""The lab's own secrets, generated once into .lab/secrets.yml (git-ignored, mode 0600).
+"""The stack's secrets: generated once for the lab into .lab/secrets.yml (git-ignored, 0600),
+or into an ansible-vault file for staging and production (`invoke secrets.vault`).
 
-Staging and production keep the same values in ansible-vault files; the lab inventory's
-group_vars/all/secrets.yml reads this file so that roles see the same variable names.
+Both carry the same names (vault files prefix them with `vault_`), so roles see the same
+variables in every environment.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _hash_password(password: str) -> str:
     return run.stdout.strip()
 
 
-def _generators() -> dict[str, Callable[[dict[str, Any]], Any]]:
+def generators() -> dict[str, Callable[[dict[str, Any]], Any]]:
     """How to make each secret; a later one may use an earlier one's value."""
     return {
         "redis_app_password": lambda _: secrets.token_urlsafe(32),
@@ -54,13 +55,18 @@ def _generators() -> dict[str, Callable[[dict[str, Any]], Any]]:
     }
 
 
+def complete(current: dict[str, Any]) -> list[str]:
+    """Generate every secret missing from `current` (in place); returns their names."""
+    missing = [key for key in generators() if key not in current]
+    for key in missing:
+        current[key] = generators()[key](current)
+    return missing
+
+
 def ensure_secrets(path: Path = SECRETS_FILE) -> dict[str, Any]:
     """The lab's secrets; any that are missing are generated and kept (0600)."""
     current: dict[str, Any] = yaml.safe_load(path.read_text()) if path.exists() else {}
-    missing = {k: make for k, make in _generators().items() if k not in current}
-    for key, make in missing.items():
-        current[key] = make(current)
-    if missing:
+    if complete(current):
         path.parent.mkdir(mode=0o700, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
