@@ -1,0 +1,45 @@
+"""The ASGI application: `slakit_service.app:app` (gunicorn with uvicorn workers, or uvicorn)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from . import errors
+from .config import Settings
+from .fastpath import FastPath
+from .routes import build_router
+from .service import Service
+
+
+def create_app(settings: Settings | None = None) -> FastPath:
+    service = Service(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    api = FastAPI(
+        title="slakit-service",
+        version=service.version,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    errors.install(api)
+    api.include_router(build_router(service))
+    api.state.service = service
+    outer = FastPath(api, service.l0, service.stats, service.settings.l0_fastpath)
+    outer.service = service  # type: ignore[attr-defined]
+    return outer
+
+
+logging.getLogger("slakit_service").setLevel(logging.INFO)
+app = create_app()

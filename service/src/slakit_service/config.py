@@ -1,0 +1,88 @@
+"""Settings, read once from environment variables (the only way to configure the service)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _env_str(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = default
+    return max(minimum, value)
+
+
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    return int(_env_float(name, float(default), float(minimum)))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env_str(name).lower()
+    if not raw:
+        return default
+    return raw not in {"0", "false", "no", "off"}
+
+
+def _default_stats_dir() -> Path:
+    runtime = _env_str("RUNTIME_DIRECTORY").split(":")[0]
+    if runtime:
+        return Path(runtime) / "stats"
+    return Path(tempfile.gettempdir()) / f"slakit-service-stats-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str  # L1, the cache instance; empty = tier disabled
+    redis_persist_url: str  # L2, the persist instance; empty = tier disabled
+    token_secret: str
+    users_json: str
+    stats_dir: Path
+    l0_fastpath: bool
+    l0_max_entries: int
+    l0_ttl: float
+    l1_ttl: int
+    l2_ttl: int
+    redis_timeout: float
+    redis_retry_after: float
+    token_ttl: int
+    dataset_orders: int
+    dataset_seed: int
+    scale_min_workers: int
+    scale_max_workers: int
+    scale_cooldown: float
+    scale_signal: bool
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        cpus = os.cpu_count() or 1
+        min_workers = _env_int("SLAKIT_SCALE_MIN_WORKERS", 1, 1)
+        return cls(
+            redis_url=_env_str("REDIS_URL"),
+            redis_persist_url=_env_str("REDIS_PERSIST_URL"),
+            token_secret=_env_str("SLAKIT_TOKEN_SECRET"),
+            users_json=_env_str("SLAKIT_USERS"),
+            stats_dir=Path(_env_str("SLAKIT_STATS_DIR") or _default_stats_dir()),
+            l0_fastpath=_env_bool("SLAKIT_L0_FASTPATH", True),
+            l0_max_entries=_env_int("SLAKIT_L0_MAX_ENTRIES", 512, 1),
+            l0_ttl=_env_float("SLAKIT_L0_TTL_SECONDS", 30.0, 0.001),
+            l1_ttl=_env_int("SLAKIT_L1_TTL_SECONDS", 300, 1),
+            l2_ttl=_env_int("SLAKIT_L2_TTL_SECONDS", 86400, 1),
+            redis_timeout=_env_float("SLAKIT_REDIS_TIMEOUT_SECONDS", 0.1, 0.001),
+            redis_retry_after=_env_float("SLAKIT_REDIS_RETRY_SECONDS", 1.0, 0.0),
+            token_ttl=_env_int("SLAKIT_TOKEN_TTL_SECONDS", 900, 1),
+            dataset_orders=_env_int("SLAKIT_DATASET_ORDERS", 60_000, 1_000),
+            dataset_seed=_env_int("SLAKIT_DATASET_SEED", 20240101, 0),
+            scale_min_workers=min_workers,
+            scale_max_workers=max(min_workers, _env_int("SLAKIT_SCALE_MAX_WORKERS", 2 * cpus, 1)),
+            scale_cooldown=_env_float("SLAKIT_SCALE_COOLDOWN_SECONDS", 30.0, 0.0),
+            scale_signal=_env_bool("SLAKIT_SCALE_SIGNAL", False),
+        )

@@ -1,0 +1,258 @@
+"""The HTTP endpoints, grouped by the seed's stories."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from datetime import UTC, date, datetime
+from typing import Literal, TypeVar
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+
+from . import analytics, insights
+from .cache import Cached, encode
+from .catalog import DEFAULT_GRANULARITY, VIEW_BY_NAME, revenue_name
+from .dataset import AS_OF, START_DATE, date_day
+from .errors import ApiError
+from .models import (
+    SESSION_PATTERN,
+    AIQuery,
+    InsightRequest,
+    ScaleRequest,
+    TokenRequest,
+    WarmRequest,
+)
+from .redis_tier import RedisTier, TierUnavailable
+from .service import Service
+from .stats import ROUTES
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _cached_response(cached: Cached) -> Response:
+    return Response(cached.body, media_type="application/json", headers={"x-cache": cached.tier})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+async def _optional_body(request: Request, model: type[M]) -> M:
+    """Parse a JSON body that may be absent (then the model's defaults apply)."""
+    raw = await request.body()
+    if not raw.strip():
+        return model()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as err:
+        malformed = any(e["type"] == "json_invalid" for e in err.errors())
+        problems = [
+            {"location": [str(p) for p in e["loc"]], "message": e["msg"], "type": e["type"]}
+            for e in err.errors()
+        ]
+        if malformed:
+            raise ApiError(400, "malformed_json", problems) from None
+        raise ApiError(422, "invalid_request", problems) from None
+
+
+def build_router(svc: Service) -> APIRouter:
+    router = APIRouter()
+
+    async def view(name: str) -> Response:
+        data = svc.data
+        compute = VIEW_BY_NAME[name].compute
+        return _cached_response(await svc.cache.get_or_compute(name, lambda: compute(data)))
+
+    def operator(request: Request) -> dict:
+        return svc.auth.require(request.headers.get("authorization"), "operator")
+
+    # --- core ---------------------------------------------------------------------------
+
+    @router.get("/")
+    async def root() -> dict:
+        data = svc.data
+        return {
+            "service": "slakit-service",
+            "version": svc.version,
+            "description": "retail sales analytics over a tiered cache (memory, Redis, Redis)",
+            "dataset": {
+                "orders": data.orders,
+                "from": START_DATE.isoformat(),
+                "to": AS_OF.isoformat(),
+                "fingerprint": data.fingerprint,
+            },
+            "endpoints": [r for r in ROUTES if r != "other"],
+        }
+
+    def liveness() -> dict:
+        return {
+            "status": "ok",
+            "service": "slakit-service",
+            "version": svc.version,
+            "pid": os.getpid(),
+            "uptime_seconds": round(time.time() - svc.started, 1),
+        }
+
+    router.add_api_route("/health", liveness, methods=["GET"])
+    router.add_api_route("/api/v1/health", liveness, methods=["GET"])
+
+    @router.get("/api/v1/health/comprehensive")
+    async def comprehensive() -> dict:
+        async def probe(tier: RedisTier) -> dict:
+            if not tier.configured:
+                return {"status": "not_configured"}
+            try:
+                return {"status": "up", "latency_ms": round(await tier.ping_ms(), 3)}
+            except TierUnavailable as err:
+                return {"status": "down", "error": str(err)}
+
+        l1, l2 = await asyncio.gather(probe(svc.l1), probe(svc.l2))
+        degraded = [name for name, t in (("l1", l1), ("l2", l2)) if t["status"] != "up"]
+        return {
+            "status": "degraded" if degraded else "healthy",
+            "degraded_tiers": degraded,
+            "tiers": {
+                "l0": {
+                    "status": "up",
+                    "entries": len(svc.l0),
+                    "max_entries": svc.l0.max_entries,
+                    "ttl_seconds": svc.l0.ttl,
+                    "fast_path": svc.settings.l0_fastpath,
+                },
+                "l1": l1,
+                "l2": l2,
+            },
+            "dataset": {"orders": svc.data.orders, "fingerprint": svc.data.fingerprint},
+            "auth": svc.auth.status,
+            "workers": svc.live_workers(),
+            "pid": os.getpid(),
+            "uptime_seconds": round(time.time() - svc.started, 1),
+            "checked_at": _now(),
+        }
+
+    @router.post("/api/v1/auth/token")
+    async def token(body: TokenRequest) -> dict:
+        return await svc.auth.login(body.username, body.password)
+
+    # --- 1.1 real-time BI dashboard -----------------------------------------------------
+
+    @router.get("/api/v1/dashboard/executive")
+    async def executive() -> Response:
+        return await view("dashboard:executive")
+
+    @router.get("/api/v1/dashboard/revenue")
+    async def revenue(
+        granularity: Literal["daily", "weekly", "monthly"] = DEFAULT_GRANULARITY,
+    ) -> Response:
+        return await view(revenue_name(granularity))
+
+    @router.get("/api/v1/performance/stats")
+    async def performance() -> dict:
+        figures = svc.aggregate_stats()
+        figures["this_worker"] = {"pid": os.getpid(), "l0_entries": len(svc.l0)}
+        return figures
+
+    # --- 2.2 API performance --------------------------------------------------------------
+
+    @router.post("/api/v1/cache/warm")
+    async def warm(request: Request) -> dict:
+        claims = operator(request)
+        body = await _optional_body(request, WarmRequest)
+        report = await svc.cache.warm(svc.view_computations(), force=body.force)
+        return {**report, "requested_by": claims["sub"], "pid": os.getpid()}
+
+    @router.get("/api/v1/scaling/status")
+    async def scaling_status() -> dict:
+        return await svc.scaler.status(svc.live_workers())
+
+    @router.post("/api/v1/scaling/trigger")
+    async def scaling_trigger(request: Request) -> dict:
+        claims = operator(request)
+        body = await _optional_body(request, ScaleRequest)
+        return await svc.scaler.trigger(body.action, body.reason, claims["sub"], svc.live_workers())
+
+    # --- 4.1 mobile analytics -------------------------------------------------------------
+
+    @router.get("/api/v1/mobile/analytics/dashboard")
+    async def mobile_dashboard() -> Response:
+        return await view("mobile:dashboard")
+
+    @router.get("/api/v1/mobile/analytics/kpis")
+    async def mobile_kpis() -> Response:
+        return await view("mobile:kpis")
+
+    @router.get("/api/v1/mobile/sync/status")
+    async def sync_status(
+        since: date | None = None,
+        device_id: str = Query(default="unknown", pattern=SESSION_PATTERN),
+    ) -> dict:
+        data = svc.data
+        since_day = min(max(date_day(since), -1), analytics.LAST_DAY) if since else -1
+        views = []
+        for name in ("mobile:dashboard", "mobile:kpis"):
+            entry = svc.l0.get(name)
+            generated = json.loads(entry.body).get("generated_at") if entry else None
+            views.append(
+                {
+                    "name": name,
+                    "cached_here": entry is not None,
+                    "generated_at": generated,
+                    "expires_in_seconds": round(svc.l0.remaining(name), 1),
+                }
+            )
+        pending = data.rows_after(since_day)
+        return {
+            "device_id": device_id,
+            "dataset_version": data.fingerprint,
+            "data_through": AS_OF.isoformat(),
+            "since": since.isoformat() if since else None,
+            "pending_records": pending,
+            "sync_required": pending > 0,
+            "views": views,
+            "server_time": _now(),
+        }
+
+    # --- 4.2 AI / LLM insights --------------------------------------------------------------
+
+    @router.post("/api/v1/ai/query")
+    async def ai_query(body: AIQuery) -> Response:
+        data = svc.data
+        meaning = insights.interpret(body.query)
+        cached = await svc.cache.get_or_compute(
+            meaning.cache_name(), lambda: insights.answer(data, meaning)
+        )
+        answer = json.loads(cached.body)["answer"]
+        turn = {"at": _now(), "query": body.query, "answer": answer}
+        persisted = await svc.conversations.append(body.session_id, turn)
+        head = encode(
+            {"query": body.query, "session_id": body.session_id, "history_persisted": persisted}
+        )
+        # splice the cached analysis in as-is: it is encoded once, never re-encoded
+        content = head[:-1] + b"," + cached.body[1:]
+        return Response(content, media_type="application/json", headers={"x-cache": cached.tier})
+
+    @router.post("/api/v1/ai/insights")
+    async def ai_insights(body: InsightRequest) -> Response:
+        data = svc.data
+        name = f"ai:insight:{body.data_source}:{body.insight_type}:{body.time_range}"
+        cached = await svc.cache.get_or_compute(
+            name,
+            lambda: insights.insight(data, body.data_source, body.insight_type, body.time_range),
+        )
+        return _cached_response(cached)
+
+    @router.get("/api/v1/ai/conversation/history")
+    async def history(
+        session_id: str = Query(default="default", pattern=SESSION_PATTERN),
+        limit: int = Query(default=20, ge=1, le=50),
+    ) -> JSONResponse:
+        turns, source = await svc.conversations.history(session_id, limit)
+        return JSONResponse(
+            {"session_id": session_id, "turns": turns, "count": len(turns), "source": source}
+        )
+
+    return router

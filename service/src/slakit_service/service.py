@@ -1,0 +1,82 @@
+"""The service's parts, built from settings; started and stopped by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from . import __version__, stats
+from .auth import Authenticator
+from .cache import Compute, TieredCache
+from .catalog import VIEWS
+from .config import Settings
+from .conversations import Conversations
+from .dataset import SalesData, generate
+from .l0 import MemoryTier
+from .redis_tier import RedisTier
+from .scaling import Scaler
+
+log = logging.getLogger("slakit_service")
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.version = __version__
+        self.stats = stats.WorkerStats()
+        self.l0 = MemoryTier(settings.l0_max_entries, settings.l0_ttl)
+        self.l1 = RedisTier(
+            "l1", settings.redis_url, settings.redis_timeout, settings.redis_retry_after
+        )
+        self.l2 = RedisTier(
+            "l2", settings.redis_persist_url, settings.redis_timeout, settings.redis_retry_after
+        )
+        self.cache = TieredCache(
+            self.l0, self.l1, self.l2, self.stats, "pending", settings.l1_ttl, settings.l2_ttl
+        )
+        self.auth = Authenticator(settings.token_secret, settings.users_json, settings.token_ttl)
+        self.scaler = Scaler(settings, self.l2)
+        self.conversations = Conversations(self.l2)
+        self._data: SalesData | None = None
+        self.started = time.time()
+
+    @property
+    def data(self) -> SalesData:
+        if self._data is None:
+            raise RuntimeError("the service has not started")
+        return self._data
+
+    async def start(self) -> None:
+        s = self.settings
+        self._data = await asyncio.to_thread(generate, s.dataset_orders, s.dataset_seed)
+        # a different dataset (seed, size, generator) must never read another's cached values
+        self.cache.namespace = f"v1:{self._data.fingerprint}"
+        self.stats.share(s.stats_dir)
+        if self.auth.problem:
+            log.warning("auth endpoints answer 503: %s", self.auth.problem)
+        log.info(
+            "slakit-service %s pid %d: %d orders (%s), L1 %s, L2 %s, fast path %s",
+            self.version,
+            os.getpid(),
+            self._data.orders,
+            self._data.fingerprint,
+            "on" if self.l1.configured else "off",
+            "on" if self.l2.configured else "off",
+            "on" if s.l0_fastpath else "off",
+        )
+
+    async def stop(self) -> None:
+        self.stats.retire()
+        await asyncio.gather(self.l1.close(), self.l2.close(), return_exceptions=True)
+
+    def view_computations(self) -> dict[str, Compute]:
+        data = self.data
+        return {view.name: (lambda v=view: v.compute(data)) for view in VIEWS}
+
+    def aggregate_stats(self) -> dict:
+        return stats.aggregate(self.stats)
+
+    def live_workers(self) -> int:
+        return stats.aggregate(self.stats)["workers"]
