@@ -1,0 +1,231 @@
+"""Turn measurements into verdicts: objectives, compliance, score, validity.
+
+All formulas are in sla/README.md. In short, for an objective "pN <= T" on n requests
+of which k exceeded T or failed, U = one-sided upper confidence bound on k/n; pass iff
+n >= minimum_samples and U <= 1 - N/100.
+"""
+
+from __future__ import annotations
+
+from slakit.sla import histogram as hist
+from slakit.sla import stats
+from slakit.sla.measure import EndpointMeasurement, StoryMeasurement
+from slakit.sla.model import (
+    FAIL,
+    INVALID,
+    PASS,
+    SKIPPED,
+    EndpointResult,
+    ObjectiveResult,
+    StoryResult,
+    Validity,
+)
+from slakit.sla.spec import Endpoint, Objective, Spec, Story
+
+
+def us(ms: float) -> int:
+    return round(ms * 1000)
+
+
+def _objective(
+    spec: Spec,
+    story: Story,
+    objective: Objective,
+    samples: int,
+    exceedances: int,
+    endpoint: str | None,
+    threshold_ms: float | None,
+    kind: str = "percentile",
+    name: str | None = None,
+) -> ObjectiveResult:
+    allowed = objective.allowed
+    need = stats.minimum_samples(allowed, spec.confidence, spec.bound)
+    if samples <= 0:
+        return ObjectiveResult(
+            story.id, objective.scope, endpoint, name or _name(objective, threshold_ms), kind,
+            threshold_ms, allowed, 0, 0, None, need, None, INVALID, "no requests measured",
+        )  # fmt: skip
+    upper = stats.upper_bound(exceedances, samples, spec.confidence, spec.bound)
+    level = stats.confidence_level(exceedances, samples, allowed)
+    if samples < need:
+        status, message = INVALID, f"only {samples} requests, {need} needed"
+    elif upper <= allowed:
+        status, message = PASS, ""
+    else:
+        status = FAIL
+        message = f"{exceedances}/{samples} over: upper bound {upper:.2%} > allowed {allowed:.2%}"
+    return ObjectiveResult(
+        story.id, objective.scope, endpoint, name or _name(objective, threshold_ms), kind,
+        threshold_ms, allowed, samples, exceedances, upper, need, level, status, message,
+    )  # fmt: skip
+
+
+def _name(objective: Objective, threshold_ms: float | None) -> str:
+    if threshold_ms is None:
+        return objective.label()
+    return f"p{objective.percentile:g} <= {threshold_ms:g} ms"
+
+
+def _failures(m: EndpointMeasurement) -> int:
+    return m.sent - m.ok
+
+
+def endpoint_result(
+    spec: Spec, story: Story, endpoint: Endpoint, m: EndpointMeasurement, planned: int
+) -> tuple[EndpointResult, list[ObjectiveResult]]:
+    objectives = []
+    for objective in endpoint.objectives:
+        threshold = objective.threshold_ms(endpoint.target_ms)
+        k = m.exceed[us(threshold)] + _failures(m)
+        objectives.append(_objective(spec, story, objective, m.sent, k, endpoint.key, threshold))
+    statuses = {o.status for o in objectives}
+    status = FAIL if FAIL in statuses else INVALID if INVALID in statuses else PASS
+    connect = hist.summary_ms(m.connect)
+    result = EndpointResult(
+        key=endpoint.key,
+        method=endpoint.method,
+        path=endpoint.path,
+        name=endpoint.name,
+        target_ms=endpoint.target_ms,
+        status=status,
+        planned=planned,
+        sent=m.sent,
+        ok=m.ok,
+        within_target=m.ok - m.exceed[us(endpoint.target_ms)],
+        errors=dict(sorted(m.errors.items())),
+        latency=hist.summary_ms(m.latency),
+        service=hist.summary_ms(m.service),
+        ttfb=hist.summary_ms(m.ttfb),
+        connect=connect,
+        lag=hist.summary_ms(m.lag),
+        connections_made=m.connections_made,
+        score=100.0 * m.credit / m.sent if m.sent else None,
+        curve=[[p, v] for p, v in hist.curve_ms(m.latency)],
+        histogram=hist.encode(m.latency),
+    )
+    return result, objectives
+
+
+def skipped_endpoint(endpoint: Endpoint, reason: str) -> EndpointResult:
+    return EndpointResult(
+        key=endpoint.key,
+        method=endpoint.method,
+        path=endpoint.path,
+        name=endpoint.name,
+        target_ms=endpoint.target_ms,
+        status=SKIPPED,
+        skip_reason=reason,
+    )
+
+
+def validity_of(spec: Spec, measurement: StoryMeasurement, open_loop: bool) -> Validity:
+    limits = spec.validity
+    problems = []
+    lag_p99 = hist.percentile_ms(measurement.lag, 99.0) if open_loop else None
+    if lag_p99 is not None and lag_p99 > limits.max_schedule_lag_p99_ms:
+        problems.append(
+            f"schedule lag p99 {lag_p99:.2f} ms > {limits.max_schedule_lag_p99_ms:g} ms"
+        )
+    if measurement.client_cpu > limits.max_client_cpu:
+        problems.append(
+            f"client CPU {measurement.client_cpu:.0%} of a core > {limits.max_client_cpu:.0%}"
+        )
+    return Validity(
+        valid=not problems,
+        problems=problems,
+        lag_p99_ms=lag_p99,
+        client_cpu=measurement.client_cpu,
+        processes=measurement.processes,
+    )
+
+
+def story_result(
+    spec: Spec,
+    story: Story,
+    measurement: StoryMeasurement | None,
+    measured: list[Endpoint],
+    skipped: dict[str, str],
+    planned: dict[str, int],
+) -> StoryResult:
+    """Verdict of one story from the measurement of its non-skipped endpoints."""
+    result = StoryResult(
+        id=story.id,
+        name=story.name,
+        priority=story.priority,
+        status=SKIPPED,
+        compliance_threshold=story.compliance,
+    )
+    by_key = {m.key: m for m in measurement.endpoints} if measurement else {}
+    results: dict[str, EndpointResult] = {}
+    objectives: list[ObjectiveResult] = []
+    for endpoint in measured:
+        er, eo = endpoint_result(spec, story, endpoint, by_key[endpoint.key], planned[endpoint.key])
+        results[endpoint.key] = er
+        objectives += eo
+    for endpoint in story.endpoints:
+        if endpoint.key in skipped:
+            results[endpoint.key] = skipped_endpoint(endpoint, skipped[endpoint.key])
+    result.endpoints = [results[e.key] for e in story.endpoints]
+    if measurement is None or not measured:
+        result.skip_reason = "; ".join(sorted(set(skipped.values()))) or "nothing to measure"
+        return result
+
+    pairs = [(e, by_key[e.key]) for e in measured]
+    n = sum(m.sent for _, m in pairs)
+    within = sum(results[e.key].within_target for e, _ in pairs)
+    compliance_objective = Objective(percentile=story.compliance * 100.0, scope="story")
+    objectives.append(
+        _objective(
+            spec,
+            story,
+            compliance_objective,
+            n,
+            n - within,
+            None,
+            None,
+            kind="compliance",
+            name=f"SLA compliance >= {story.compliance:.0%} (within target)",
+        )
+    )
+    compliance_result = objectives[-1]
+    for objective in story.objectives:
+        k = sum(m.exceed[us(objective.threshold_ms(e.target_ms))] + _failures(m) for e, m in pairs)
+        thresholds = {objective.threshold_ms(e.target_ms) for e, _ in pairs}
+        threshold = thresholds.pop() if len(thresholds) == 1 else None
+        objectives.append(_objective(spec, story, objective, n, k, None, threshold))
+
+    pooled = hist.merge([m.latency for _, m in pairs])
+    result.samples = n
+    result.within_target = within
+    result.compliance = within / n if n else None
+    result.compliance_lower = (
+        1.0 - stats.upper_bound(n - within, n, spec.confidence, spec.bound) if n else None
+    )
+    result.confidence_level = compliance_result.confidence_level
+    result.mean_ms = pooled.get_mean_value() / 1000.0 if pooled.get_total_count() else None
+    result.p50_ms = hist.percentile_ms(pooled, 50)
+    result.p95_ms = hist.percentile_ms(pooled, 95)
+    result.p99_ms = hist.percentile_ms(pooled, 99)
+    result.credit = sum(m.credit for _, m in pairs)
+    result.score = 100.0 * result.credit / n if n else None
+    result.curve = [[p, v] for p, v in hist.curve_ms(pooled)]
+    modes = {e.load.mode for e in measured}
+    result.mode = modes.pop() if len(modes) == 1 else "mixed"
+    open_rates = [e.load.rate for e in measured if e.load.mode == "open"]
+    result.rate_rps = sum(open_rates) if open_rates else None
+    result.duration_s = measurement.wall_s
+    result.validity = validity_of(spec, measurement, bool(open_rates))
+    if not result.validity.valid:
+        # Client delays only ever add to latencies measured from intended send times, so
+        # a pass stays a pass; a failure may be the client's doing and becomes INVALID.
+        for objective in objectives:
+            if objective.status == FAIL:
+                objective.message += "; measurement invalid, the client may have caused it"
+                objective.status = INVALID
+        for er in result.endpoints:
+            if er.status == FAIL:
+                er.status = INVALID
+    result.objectives = objectives
+    statuses = {o.status for o in objectives}
+    result.status = FAIL if FAIL in statuses else INVALID if INVALID in statuses else PASS
+    return result

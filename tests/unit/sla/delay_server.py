@@ -1,0 +1,87 @@
+"""A loopback HTTP/1.1 server that answers after a known injected delay.
+
+Delay = fixed_ms + uniform(0, random_ms), slept with a timerfd so the injected delay
+is accurate to tens of microseconds. Run as a script; it prints its port and serves
+until killed. Paths: /ok (200 after the delay), /status/<code>, anything else 404.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from slakit.sla.timer import precise_clock  # noqa: E402
+
+BODY = b'{"ok":true}'
+
+
+class DelayProtocol(asyncio.Protocol):
+    def __init__(self, fixed: float, spread: float, rng: random.Random) -> None:
+        self.fixed, self.spread, self.rng = fixed, spread, rng
+        self.buf = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.clock = precise_clock()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.clock.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buf[:end].decode("latin-1")
+        length = 0
+        for line in head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if len(self.buf) < end + 4 + length:
+            return
+        self.buf = self.buf[end + 4 + length :]
+        path = head.split(" ")[1]
+        arrived = time.monotonic()
+        delay = (self.fixed + self.rng.random() * self.spread) / 1000.0
+        asyncio.get_running_loop().create_task(self.answer(path, arrived + delay))
+
+    async def answer(self, path: str, when: float) -> None:
+        await self.clock.sleep_until(when)
+        status = 200 if path == "/ok" else 404
+        if path.startswith("/status/"):
+            status = int(path.rsplit("/", 1)[1])
+        head = (
+            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(BODY)}\r\n\r\n"
+        ).encode()
+        self.transport.write(head + BODY)
+
+
+async def serve(fixed: float, spread: float, seed: int) -> None:
+    rng = random.Random(seed)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: DelayProtocol(fixed, spread, rng), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fixed-ms", type=float, default=5.0)
+    parser.add_argument("--random-ms", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.run(serve(args.fixed_ms, args.random_ms, args.seed))
+    except KeyboardInterrupt:
+        pass
