@@ -119,6 +119,7 @@ class ServiceProcess:
                 "-w", str(workers),
                 "-b", f"127.0.0.1:{self.port}",
                 "--graceful-timeout", "5",
+                "--no-control-socket",
                 "slakit_service.app:app",
             ]  # fmt: skip
         else:
