@@ -135,6 +135,8 @@ def run(argv: Sequence[str] | None = None, prog: str = "python -m slakit.sla") -
 def main(argv: Sequence[str] | None = None, prog: str = "python -m slakit.sla") -> int:
     try:
         return run(argv, prog)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2, one line)
+        return exit_.code if isinstance(exit_.code, int) else 2
     except SlakitError as err:
         print(f"slakit: {err}", file=sys.stderr)
         return err.exit_code

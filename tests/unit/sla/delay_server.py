@@ -12,18 +12,19 @@ import asyncio
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from slakit.sla.timer import precise_clock  # noqa: E402
+from slakit.sla.timer import precise_clock
 
 BODY = b'{"ok":true}'
 
 
 class DelayProtocol(asyncio.Protocol):
-    def __init__(self, fixed: float, spread: float, rng: random.Random) -> None:
-        self.fixed, self.spread, self.rng = fixed, spread, rng
+    def __init__(self, fixed: float, spread: float, draw: Callable[[], float]) -> None:
+        self.fixed, self.spread, self.draw = fixed, spread, draw
         self.buf = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -49,7 +50,7 @@ class DelayProtocol(asyncio.Protocol):
         self.buf = self.buf[end + 4 + length :]
         path = head.split(" ")[1]
         arrived = time.monotonic()
-        delay = (self.fixed + self.rng.random() * self.spread) / 1000.0
+        delay = (self.fixed + self.draw() * self.spread) / 1000.0
         asyncio.get_running_loop().create_task(self.answer(path, arrived + delay))
 
     async def answer(self, path: str, when: float) -> None:
@@ -64,10 +65,23 @@ class DelayProtocol(asyncio.Protocol):
         self.transport.write(head + BODY)
 
 
-async def serve(fixed: float, spread: float, seed: int) -> None:
-    rng = random.Random(seed)
+def golden_sequence() -> Callable[[], float]:
+    """Low-discrepancy uniform draws: frac(i * golden ratio) fills [0, 1) evenly, so
+    even a few hundred requests follow the uniform distribution's percentiles closely."""
+    state = {"i": 0}
+    step = (5**0.5 - 1) / 2
+
+    def draw() -> float:
+        state["i"] += 1
+        return (state["i"] * step) % 1.0
+
+    return draw
+
+
+async def serve(fixed: float, spread: float, seed: int, golden: bool) -> None:
+    draw = golden_sequence() if golden else random.Random(seed).random
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: DelayProtocol(fixed, spread, rng), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: DelayProtocol(fixed, spread, draw), "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
@@ -78,10 +92,11 @@ if __name__ == "__main__":
     parser.add_argument("--fixed-ms", type=float, default=5.0)
     parser.add_argument("--random-ms", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--golden", action="store_true", help="low-discrepancy delays")
     args = parser.parse_args()
     try:
         import uvloop
 
-        uvloop.run(serve(args.fixed_ms, args.random_ms, args.seed))
+        uvloop.run(serve(args.fixed_ms, args.random_ms, args.seed, args.golden))
     except KeyboardInterrupt:
         pass
