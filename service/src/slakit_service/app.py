@@ -41,5 +41,16 @@ def create_app(settings: Settings | None = None) -> FastPath:
     return outer
 
 
-logging.getLogger("slakit_service").setLevel(logging.INFO)
+def _log_to_stderr_unless_configured() -> None:
+    logger = logging.getLogger("slakit_service")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(message)s")
+        )
+        logger.addHandler(handler)
+
+
+_log_to_stderr_unless_configured()
 app = create_app()

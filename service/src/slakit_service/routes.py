@@ -97,8 +97,9 @@ def build_router(svc: Service) -> APIRouter:
             "uptime_seconds": round(time.time() - svc.started, 1),
         }
 
-    router.add_api_route("/health", liveness, methods=["GET"])
-    router.add_api_route("/api/v1/health", liveness, methods=["GET"])
+    # HEAD too: some load balancers probe with it
+    router.add_api_route("/health", liveness, methods=["GET", "HEAD"])
+    router.add_api_route("/api/v1/health", liveness, methods=["GET", "HEAD"])
 
     @router.get("/api/v1/health/comprehensive")
     async def comprehensive() -> dict:
