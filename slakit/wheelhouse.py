@@ -37,9 +37,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from slakit.errors import SlakitError
 
@@ -53,13 +58,17 @@ _MIN_GLIBC_MINOR = 17  # manylinux2014
 class Target:
     """The Python and platform the wheels must run on (the app hosts')."""
 
-    python_version: str  # "3.11"
+    python_version: str  # "3.11" or "3.11.2": the full version decides environment markers
     machine: str = "x86_64"
     glibc: str = "2.36"  # `getconf GNU_LIBC_VERSION` on the target, without "glibc "
 
     @property
+    def minor_version(self) -> str:
+        return ".".join(self.python_version.split(".")[:2])
+
+    @property
     def abi(self) -> str:
-        return "cp" + self.python_version.replace(".", "")
+        return "cp" + self.minor_version.replace(".", "")
 
     @property
     def platforms(self) -> list[str]:
@@ -70,11 +79,28 @@ class Target:
         tags = [f"manylinux_2_{m}_{self.machine}" for m in range(minor, _MIN_GLIBC_MINOR - 1, -1)]
         return [*tags, f"manylinux2014_{self.machine}"]
 
+    def marker_environment(self) -> dict[str, str]:
+        """PEP 508 environment-marker values on the target (Linux, CPython)."""
+        full = self.python_version
+        if full.count(".") < 2:
+            full += ".0"
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": full,
+            "os_name": "posix",
+            "platform_machine": self.machine,
+            "platform_python_implementation": "CPython",
+            "platform_system": "Linux",
+            "python_full_version": full,
+            "python_version": self.minor_version,
+            "sys_platform": "linux",
+        }
+
 
 def controller_target() -> Target:
     libc, version = platform.libc_ver()
     return Target(
-        python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
+        python_version=platform.python_version(),
         machine=platform.machine(),
         glibc=version if libc == "glibc" and version else "0.0",
     )
@@ -88,7 +114,7 @@ def is_native(target: Target, controller: Target | None = None) -> bool:
         return tuple(int(p) for p in v.split(".")[:2])
 
     return (
-        target.python_version == here.python_version
+        target.minor_version == here.minor_version
         and target.machine == here.machine
         and ver(target.glibc) >= ver(here.glibc)
     )
@@ -170,6 +196,84 @@ def _build_app_wheels(sources: Sequence[Path], out: Path, scratch: Path) -> list
     return wheels
 
 
+def _fetch(out: Path, target: Target, native: bool, inputs: Sequence[str]) -> None:
+    """Put `inputs` and their dependencies into `out` as wheels (see the module doc)."""
+    if native:
+        _pip(
+            ["wheel", "--wheel-dir", str(out), "--find-links", str(out), *inputs],
+            "collecting dependencies (pip wheel)",
+        )
+        return
+    plat = [a for p in target.platforms for a in ("--platform", p)]
+    _pip(
+        [
+            "download",
+            "--dest",
+            str(out),
+            "--find-links",
+            str(out),
+            "--only-binary=:all:",
+            "--python-version",
+            target.minor_version,
+            "--implementation",
+            "cp",
+            "--abi",
+            target.abi,
+            *plat,
+            *inputs,
+        ],
+        f"fetching binary wheels for Python {target.python_version} {target.machine}",
+    )
+
+
+def _requires(wheel: Path) -> list[Requirement]:
+    """Requires-Dist of a wheel, from its METADATA."""
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        head = zf.read(meta).decode().split("\n\n", 1)[0]
+    return [
+        Requirement(line.split(":", 1)[1].strip())
+        for line in head.splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+
+
+def _missing_for_target(wheel_dir: Path, target: Target, wanted: Sequence[str]) -> list[str]:
+    """Requirements (with their extras) that the target needs and the wheelhouse lacks.
+
+    Walks Requires-Dist from `wanted` with the target's marker values, e.g.
+    `async-timeout; python_full_version < "3.11.3"` is skipped by pip on a 3.11.7 controller
+    but needed on a 3.11.2 host.
+    """
+    wheels = {canonicalize_name(w.name.split("-")[0]): w for w in wheel_dir.glob("*.whl")}
+    env = target.marker_environment()
+    pending = [Requirement(r) for r in wanted]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    missing: set[str] = set()
+    while pending:
+        req = pending.pop()
+        name, extras = canonicalize_name(req.name), frozenset(req.extras)
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        wheel = wheels.get(name)
+        if wheel is None:
+            missing.add(
+                f"{req.name}{'[' + ','.join(sorted(extras)) + ']' if extras else ''}{req.specifier}"
+            )
+            continue
+        version = Version(wheel.name.split("-")[1])
+        if not req.specifier.contains(version, prereleases=True):
+            raise SlakitError(f"wheelhouse: {wheel.name} does not satisfy {req} on the target")
+        for dep in _requires(wheel):
+            if dep.marker is None or any(
+                dep.marker.evaluate({**env, "extra": e}) for e in ("", *extras)
+            ):
+                dep.marker = None
+                pending.append(dep)
+    return sorted(missing)
+
+
 def _digest(wheel_dir: Path, requirements: Sequence[str]) -> str:
     h = hashlib.sha256()
     for wheel in sorted(wheel_dir.glob("*.whl")):
@@ -206,32 +310,16 @@ def build(
         app_wheels = _build_app_wheels(paths, out, scratch)
         requirements = [_wheel_name(w) for w in app_wheels] + list(extra_requirements)
         inputs = [str(w) for w in app_wheels] + list(extra_requirements)
-        if native:
-            _pip(
-                ["wheel", "--wheel-dir", str(out), "--find-links", str(out), *inputs],
-                "collecting dependencies (pip wheel)",
-            )
+        _fetch(out, target, native, inputs)
+        # pip evaluates environment markers with the controller's interpreter, even with
+        # --python-version: add what the target needs and pip left out.
+        for _ in range(5):
+            missing = _missing_for_target(out, target, requirements)
+            if not missing:
+                break
+            _fetch(out, target, native, missing)
         else:
-            plat = [a for p in target.platforms for a in ("--platform", p)]
-            _pip(
-                [
-                    "download",
-                    "--dest",
-                    str(out),
-                    "--find-links",
-                    str(out),
-                    "--only-binary=:all:",
-                    "--python-version",
-                    target.python_version,
-                    "--implementation",
-                    "cp",
-                    "--abi",
-                    target.abi,
-                    *plat,
-                    *inputs,
-                ],
-                f"fetching binary wheels for Python {target.python_version} {target.machine}",
-            )
+            raise SlakitError(f"wheelhouse: cannot complete for the target: {', '.join(missing)}")
         digest = _digest(out, requirements)
         final = root_path / digest[:16]
         house = Wheelhouse(final, digest, requirements, "native" if native else "cross")
