@@ -79,4 +79,4 @@ class Service:
         return stats.aggregate(self.stats)
 
     def live_workers(self) -> int:
-        return stats.aggregate(self.stats)["workers"]
+        return stats.live_workers(self.stats)

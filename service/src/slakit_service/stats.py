@@ -201,6 +201,21 @@ def _remove_dead_groups(stats_dir: Path, keep: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def live_workers(own: WorkerStats) -> int:
+    """How many workers of our group are alive (reads only the files' headers)."""
+    if own.group_dir is None:
+        return 1
+    alive = 1
+    for path in own.group_dir.glob("*.stats"):
+        if path == own.path:
+            continue
+        with contextlib.suppress(OSError), path.open("rb") as f:
+            head = array("Q", f.read(HEADER_SLOTS * 8))
+            if len(head) == HEADER_SLOTS and head[H_MAGIC] == MAGIC and head[H_LAYOUT] == LAYOUT:
+                alive += not head[H_RETIRED] and process_alive(head[H_PID], head[H_STARTTIME])
+    return alive
+
+
 def _read_group(own: WorkerStats) -> tuple[list[array], int]:
     """Snapshots of every worker in our group (own first) and how many of them are alive."""
     snapshots, alive = [own.snapshot()], 1
@@ -251,13 +266,11 @@ def _timing(count: int, sum_us: int, max_us: int, histogram: list[int]) -> dict[
 def aggregate(own: WorkerStats) -> dict:
     """The figures of all workers of this server, as served by /api/v1/performance/stats."""
     snapshots, alive = _read_group(own)
-    total = [0] * TOTAL_SLOTS
-    max_us = [0] * len(ROUTES)
-    for snap in snapshots:
-        for i in range(CACHE_BASE, TOTAL_SLOTS):
-            total[i] += snap[i]
-        for r in range(len(ROUTES)):
-            max_us[r] = max(max_us[r], snap[ROUTE_BASE + r * ROUTE_SLOTS + 2])
+    total = [sum(column) for column in zip(*snapshots, strict=True)]
+    max_us = [
+        max(snap[ROUTE_BASE + r * ROUTE_SLOTS + 2] for snap in snapshots)
+        for r in range(len(ROUTES))
+    ]
 
     def c(counter: Cache) -> int:
         return total[CACHE_BASE + counter]
