@@ -80,3 +80,89 @@ def verify_gate(env: Environment, junit: Path, limit: str = "", quiet: bool = Tr
         f"{ran - result.failures}/{ran} passed ({result.skipped} skipped)",
         detail=", ".join(result.failed_names[:3]) or f"pytest exit {result.returncode}",
     )
+
+
+def latest_sla_result(env: Environment, before: Path) -> Path | None:
+    """The newest earlier SLA result of this environment: the baseline for regressions."""
+    earlier = sorted(
+        p for p in env.reports_dir.glob("*/sla/report.json") if p.parent.parent < before
+    )
+    return earlier[-1] if earlier else None
+
+
+def sla_gates(env: Environment, spec: Spec, outdir: Path) -> tuple[list[Gate], list[str]]:
+    """The SLA checker against the (first) load balancer; gates plus figures that are not gated."""
+    from slakit.sla import RunOptions, run_checks, write_reports
+
+    base_url = next(iter(stack.load(env).lb_urls().values()))
+    baseline = latest_sla_result(env, outdir)
+    result = run_checks(
+        spec, base_url, options=RunOptions(validate_production=True, baseline=baseline)
+    )
+    write_reports(result, outdir / "sla")
+    gates = [
+        gate(
+            "SLA measurement valid",
+            result.status != "INVALID",
+            f"{result.platform.samples} samples in {result.duration_s:.0f} s against {base_url}",
+            detail="client could not keep its schedule: measurement unreliable (sla/report.txt)",
+        )
+    ]
+    notes = []
+    for check in result.readiness:
+        if check.status == "info":
+            notes.append(f"{check.name}: {check.value} ({check.target})")
+        else:
+            gates.append(
+                gate(
+                    check.name,
+                    check.status == "pass",
+                    check.value,
+                    check.target,
+                    detail=f"target {check.target}",
+                )
+            )
+    if result.platform.confidence_level is not None:
+        notes.append(
+            f"Confidence Level: {result.platform.confidence_level:.1%} — probability that the "
+            "true SLA compliance is at or above its threshold, given these samples (sla/README.md)"
+        )
+    if baseline is None:
+        notes.append("Regression Tests: no earlier SLA result for this environment to compare with")
+    return gates, notes
+
+
+def host_tuning_notes(env: Environment) -> list[str]:
+    """What host_tuning skipped in containers (global kernel keys), from its facts file."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tree:
+        subprocess.run(
+            [
+                str(ansible.BIN / "ansible"),
+                "-i",
+                str(env.inventory),
+                "all",
+                "-m",
+                "ansible.builtin.setup",
+                "-a",
+                "filter=ansible_local",
+                "--tree",
+                tree,
+            ],
+            capture_output=True,
+            env=ansible.command_env(),
+            check=False,
+        )
+        notes = []
+        for path in sorted(Path(tree).glob("*")):
+            facts = json.loads(path.read_text()).get("ansible_facts", {})
+            tuning = facts.get("ansible_local", {}).get("host_tuning", {})
+            skipped_keys = tuning.get("skipped") or []
+            if skipped_keys:
+                notes.append(
+                    f"{path.name}: host-level, skipped in container: {', '.join(skipped_keys)}"
+                )
+    return notes
