@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-from svc_harness import cache_key, until_not_l0
+from svc_harness import cache_key, until_not_l0, wait_until
 
 EXECUTIVE = "/api/v1/dashboard/executive"
 
@@ -66,7 +66,10 @@ def test_fast_path_serves_l0_hits_and_can_be_switched_off(redis_pair, start_serv
         service = start_service(*redis_pair, SLAKIT_L0_FASTPATH=switch)
         bodies = {service.get(EXECUTIVE).content for _ in range(5)}
         assert len(bodies) == 1
-        stats = service.stats()
+        stats = wait_until(
+            lambda svc=service: (s := svc.stats())["requests"]["total"] >= 5 and s,
+            "stats of 5 GETs",
+        )
         assert stats["cache"]["l0"]["hits"] >= 4
         assert (stats["requests"]["fast_path"] >= 4) is expect_fast
         assert (stats["requests"]["fast_path"] == 0) is not expect_fast
