@@ -5,10 +5,13 @@ This file only assembles namespaces; the work lives in the `slakit` package.
 
 from invoke import Collection
 
-from slakit.tasks import bench, dev, lab
+from slakit.tasks import bench, check, deploy, dev, lab, secrets
 
 ns = Collection()
+ns.add_task(deploy.deploy)
+ns.add_collection(check.ns)
 ns.add_collection(lab.ns)
+ns.add_collection(secrets.ns)
 ns.add_task(bench.bench)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)

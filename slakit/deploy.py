@@ -14,7 +14,7 @@ from slakit.gates import Gate, gate, skipped
 from slakit.sla.spec import load_spec
 
 # The app role names its release switch task so; a change there means a new release went live.
-RELEASE_SWITCH_TASK = "Switch current to the new release"
+RELEASE_SWITCH_TASK = "Switch current to the release"
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ def ensure_lab(console: Console) -> None:
 
 
 def release_switched(result: ansible.PlayResult) -> list[str]:
-    return [h for h, tasks in result.changed_tasks.items() if RELEASE_SWITCH_TASK in tasks]
+    return [
+        h for h, tasks in result.changed_tasks.items() if any(RELEASE_SWITCH_TASK in t for t in tasks)
+    ]
 
 
 def run(opts: DeployOptions, console: Console | None = None) -> tuple[bool, Path | None]:

@@ -1,0 +1,77 @@
+"""`invoke check.*`: one gate of the main job, alone, against a deployed environment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from invoke import Collection
+from rich.console import Console
+
+from slakit import ansible, checks, credentials, envs
+from slakit import preflight as preflight_checks
+from slakit.errors import GateFailed
+from slakit.gates import Gate
+from slakit.sla.spec import load_spec
+from slakit.tasks import task
+from slakit.tasks.deploy import ENV_HELP
+
+
+def _report(gates: list[Gate], what: str) -> None:
+    console = Console()
+    for g in gates:
+        mark = "✅" if g.passed else "❌"
+        console.print(f"{mark} {g.name}: {g.figure}" + (f" — {g.detail}" if g.detail else ""))
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        raise GateFailed(f"{what} failed: {failed[0].name}: {failed[0].detail or failed[0].figure}")
+
+
+@task(help={"env": ENV_HELP, "offline": "validate inputs without contacting any host"})
+def preflight(c, env="lab", offline=False):
+    """Check inventory, secrets, role inputs and reachability; changes nothing."""
+    for line in preflight_checks.run(envs.resolve(env), offline=offline):
+        print(f"✓ {line}")
+
+
+@task(help={"env": ENV_HELP, "story": "SLA stories whose endpoints to probe (default: all)"})
+def smoke(c, env="lab", story=""):
+    """Every SLA endpoint through the LB and on each app host; Redis PING from app hosts."""
+    environment = envs.resolve(env)
+    credentials.export(environment)
+    spec = load_spec().select([s for s in story.split(",") if s] or None)
+    _report(
+        [*checks.http_gates(environment, spec), checks.host_smoke_gate(environment, None)], "smoke"
+    )
+
+
+@task(help={"env": ENV_HELP, "story": "stories to run, comma-separated (default: all)"})
+def sla(c, env="lab", story=""):
+    """The SLA checker against the environment's load balancer; reports in reports/<env>/."""
+    environment = envs.resolve(env)
+    credentials.export(environment)
+    spec = load_spec().select([s for s in story.split(",") if s] or None)
+    outdir = environment.reports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    gates, notes = checks.sla_gates(environment, spec, outdir)
+    for note in notes:
+        print(note)
+    print(f"reports: {outdir}/sla/")
+    _report(gates, "SLA")
+
+
+@task(help={"env": ENV_HELP, "limit": "only these hosts (ansible --limit pattern)"})
+def infra(c, env="lab", limit=""):
+    """The testinfra suite (tests/infra) against the environment; JUnit XML in reports/."""
+    environment = envs.resolve(env)
+    junit = environment.reports_dir / "testinfra.xml"
+    _report([checks.verify_gate(environment, junit, limit=limit, quiet=False)], "verification")
+
+
+@task(help={"env": ENV_HELP, "limit": "only these hosts (ansible --limit pattern)"})
+def idempotence(c, env="lab", limit=""):
+    """Converge again; fails unless every host reports zero changes."""
+    environment = envs.resolve(env)
+    result = ansible.playbook(environment, "site.yml", limit=limit)
+    _report([checks.idempotence_gate(result)], "idempotence")
+
+
+ns = Collection("check", preflight, smoke, sla, infra, idempotence)
