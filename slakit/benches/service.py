@@ -1,12 +1,13 @@
 """Service bench: a warm GET /api/v1/dashboard/executive against its ceiling.
 
-Three gunicorn servers with the same worker count, one after another, each loaded by `wrk`
-for the same fixed time, connections and threads, all on loopback:
+Three gunicorn servers with the same worker count, all up at once but loaded one at a time
+by `wrk` in interleaved rounds (same time, connections and threads), all on loopback:
   1. the service, caches warm, L0 fast path on (the default);
   2. a bare ASGI app that returns the same bytes: the ceiling for this server and machine;
   3. the service with SLAKIT_L0_FASTPATH=0 (L0 hits go through FastAPI routing).
 Two redis-server instances (cache, persist) on temporary loopback ports back the service.
 wrk is closed-loop: its latencies show service time under saturation, not an SLA figure.
+SLAKIT_BENCH_WORKERS (default 2) and SLAKIT_BENCH_SECONDS (per variant, default 9) tune it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 from slakit.bench import BenchRow
 from slakit.errors import SlakitError
@@ -33,7 +35,8 @@ REPO = Path(__file__).resolve().parents[2]
 SERVICE_SRC = REPO / "service" / "src"
 PATH = "/api/v1/dashboard/executive"
 WORKERS = int(os.environ.get("SLAKIT_BENCH_WORKERS", "2"))
-DURATION_S = int(os.environ.get("SLAKIT_BENCH_SECONDS", "8"))
+DURATION_S = int(os.environ.get("SLAKIT_BENCH_SECONDS", "9"))  # per variant, all rounds
+ROUNDS = 3
 WARMUP_S = 2
 CONNECTIONS, THREADS = 64, 2
 TARGET_RATIO_PCT = 45.0
@@ -170,9 +173,23 @@ def _wrk(url: str, seconds: int) -> WrkResult:
     return WrkResult(float(rate.group(1)), ms(pcts["50"]), ms(pcts["99"]))
 
 
-def _measure(base: str) -> WrkResult:
-    _wrk(base + PATH, WARMUP_S)  # fills every worker's L0 and settles the processes
-    return _wrk(base + PATH, DURATION_S)
+def _measure(bases: dict[str, str]) -> dict[str, WrkResult]:
+    """Interleaved rounds (A, B, C, A, B, C, ...) so that drifting background load on the
+    machine hits every variant alike; each figure is the median over the rounds."""
+    for base in bases.values():
+        _wrk(base + PATH, WARMUP_S)  # fills every worker's L0 and settles the processes
+    rounds: dict[str, list[WrkResult]] = {name: [] for name in bases}
+    for _ in range(ROUNDS):
+        for name, base in bases.items():
+            rounds[name].append(_wrk(base + PATH, max(1, DURATION_S // ROUNDS)))
+    return {
+        name: WrkResult(
+            median(r.requests_per_s for r in results),
+            median(r.p50_ms for r in results),
+            median(r.p99_ms for r in results),
+        )
+        for name, results in rounds.items()
+    }
 
 
 def _service_env(l1: str, l2: str, workdir: Path, fast_path: bool) -> dict[str, str]:
@@ -213,26 +230,32 @@ def _warm(base: str) -> bytes:
 def run() -> list[BenchRow]:
     if str(SERVICE_SRC) not in sys.path:
         sys.path.insert(0, str(SERVICE_SRC))
-    results: dict[str, WrkResult] = {}
-    with tempfile.TemporaryDirectory(prefix="slakit-bench-service-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="slakit-bench-service-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        with _redis(workdir, "cache") as l1, _redis(workdir, "persist") as l2:
-            env = _service_env(l1, l2, workdir, fast_path=True)
-            with _gunicorn("slakit_service.app:app", env, workdir, "service") as base:
-                body = _warm(base)
-                results["warm dashboard"] = _measure(base)
-            body_file = workdir / "executive.json"
-            body_file.write_bytes(body)
-            bare_env = {**env, "SLAKIT_BENCH_BODY_FILE": str(body_file)}
-            bare_app = "slakit.benches.service:bare_app_factory()"
-            with _gunicorn(bare_app, bare_env, workdir, "bare asgi") as base:
-                results["bare ASGI ceiling"] = _measure(base)
-            env = _service_env(l1, l2, workdir, fast_path=False)
-            with _gunicorn("slakit_service.app:app", env, workdir, "service no fast path") as base:
-                _warm(base)
-                results["warm dashboard, fast path off"] = _measure(base)
+        l1 = stack.enter_context(_redis(workdir, "cache"))
+        l2 = stack.enter_context(_redis(workdir, "persist"))
+        env = _service_env(l1, l2, workdir, fast_path=True)
+        warm = stack.enter_context(_gunicorn("slakit_service.app:app", env, workdir, "service"))
+        body_file = workdir / "executive.json"
+        body_file.write_bytes(_warm(warm))
+        bare_env = {**env, "SLAKIT_BENCH_BODY_FILE": str(body_file)}
+        bare_app = "slakit.benches.service:bare_app_factory()"
+        bare = stack.enter_context(_gunicorn(bare_app, bare_env, workdir, "bare asgi"))
+        env_off = _service_env(l1, l2, workdir, fast_path=False)
+        off = stack.enter_context(
+            _gunicorn("slakit_service.app:app", env_off, workdir, "service no fast path")
+        )
+        _warm(off)
+        results = _measure(
+            {
+                "warm dashboard": warm,
+                "bare ASGI ceiling": bare,
+                "warm dashboard, fast path off": off,
+            }
+        )
 
-    setup = f"{WORKERS} workers, wrk -t{THREADS} -c{CONNECTIONS} {DURATION_S}s"
+    per_round = max(1, DURATION_S // ROUNDS)
+    setup = f"{WORKERS} workers, wrk -t{THREADS} -c{CONNECTIONS}, median of {ROUNDS}x{per_round}s"
     rows = []
     for name, result in results.items():
         rows += [
