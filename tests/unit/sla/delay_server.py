@@ -2,13 +2,15 @@
 
 Delay = fixed_ms + uniform(0, random_ms), slept with a timerfd so the injected delay
 is accurate to tens of microseconds. Run as a script; it prints its port and serves
-until killed. Paths: /ok (200 after the delay), /status/<code>, anything else 404.
+until killed. Paths: /ok (200 after the delay), /status/<code>, /realized (the delays as actually
+slept, in order, ms), anything else 404.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import sys
 import time
@@ -23,8 +25,10 @@ BODY = b'{"ok":true}'
 
 
 class DelayProtocol(asyncio.Protocol):
-    def __init__(self, fixed: float, spread: float, draw: Callable[[], float]) -> None:
-        self.fixed, self.spread, self.draw = fixed, spread, draw
+    def __init__(
+        self, fixed: float, spread: float, draw: Callable[[], float], realized: list[float]
+    ) -> None:
+        self.fixed, self.spread, self.draw, self.realized = fixed, spread, draw, realized
         self.buf = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -50,19 +54,26 @@ class DelayProtocol(asyncio.Protocol):
         self.buf = self.buf[end + 4 + length :]
         path = head.split(" ")[1]
         arrived = time.monotonic()
+        if path == "/realized":
+            self.reply(200, json.dumps(self.realized).encode())
+            return
         delay = (self.fixed + self.draw() * self.spread) / 1000.0
-        asyncio.get_running_loop().create_task(self.answer(path, arrived + delay))
+        asyncio.get_running_loop().create_task(self.answer(path, arrived + delay, arrived))
 
-    async def answer(self, path: str, when: float) -> None:
+    async def answer(self, path: str, when: float, arrived: float) -> None:
         await self.clock.sleep_until(when)
         status = 200 if path == "/ok" else 404
         if path.startswith("/status/"):
             status = int(path.rsplit("/", 1)[1])
+        self.realized.append((time.monotonic() - arrived) * 1000.0)
+        self.reply(status, BODY)
+
+    def reply(self, status: int, body: bytes) -> None:
         head = (
             f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(BODY)}\r\n\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
-        self.transport.write(head + BODY)
+        self.transport.write(head + body)
 
 
 def golden_sequence() -> Callable[[], float]:
@@ -81,7 +92,10 @@ def golden_sequence() -> Callable[[], float]:
 async def serve(fixed: float, spread: float, seed: int, golden: bool) -> None:
     draw = golden_sequence() if golden else random.Random(seed).random
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: DelayProtocol(fixed, spread, draw), "127.0.0.1", 0)
+    realized: list[float] = []  # delays as actually slept, ms; GET /realized lists them
+    server = await loop.create_server(
+        lambda: DelayProtocol(fixed, spread, draw, realized), "127.0.0.1", 0
+    )
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()

@@ -58,10 +58,19 @@ def test_slow_server_fails_the_sla_with_exit_1(delay_server, tmp_path, capsys):
 
 def test_failure_under_an_unreliable_measurement_is_invalid_exit_3(delay_server, tmp_path, capsys):
     url = delay_server(20.0, 2.0)
-    spec = spec_file(tmp_path, validity={"max_schedule_lag_p99_ms": 0.000001})
+    spec = spec_file(tmp_path, validity={"max_client_cpu": 0.0001})
     code = main(["--spec", spec, "--base-url", url, "--story", "1.1", "--no-progress"])
     assert code == 3
     assert "Measurement: INVALID" in capsys.readouterr().out
+
+
+def test_a_failure_beyond_any_schedule_lag_stays_a_failure(delay_server, tmp_path, capsys):
+    url = delay_server(20.0, 2.0)
+    spec = spec_file(tmp_path, validity={"max_schedule_lag_p99_ms": 0.000001})
+    code = main(["--spec", spec, "--base-url", url, "--story", "1.1", "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert "still fails after crediting the worst schedule lag" in text
 
 
 def test_missing_credentials_exit_2_or_skip_when_asked(delay_server, tmp_path, capsys, monkeypatch):
