@@ -6,9 +6,9 @@ the uniform's percentiles closely: the q-th percentile is 20 + 10 q ms) and repo
 delays it actually slept (GET /realized). The checker's percentiles must match those
 within 1 ms: what it adds is loopback, wake-ups and its own overhead (about 0.5 ms
 here, on a VM with heavy CPU steal). The analytic percentiles are checked within 2 ms:
-under load the server's own timer overshoots, which is part of what it injected. A modest rate keeps this honest on a
-loaded 2-core machine; p99 and beyond are left out: on a shared VM they carry
-scheduling noise of the machine, not of the checker.
+under load the server's own timer overshoots, which is part of what it injected.
+A modest rate keeps this honest on a loaded 2-core machine; p99 and beyond are left
+out: on a shared VM they carry scheduling noise of the machine, not of the checker.
 """
 
 import json
