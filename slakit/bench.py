@@ -29,6 +29,7 @@ class BenchRow:
 # "module:function" so that a section's heavy imports load only when it runs.
 SECTIONS: dict[str, str] = {
     "lab": "slakit.benches.lab:run",
+    "service": "slakit.benches.service:run",
 }
 
 
