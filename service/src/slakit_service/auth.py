@@ -152,12 +152,9 @@ class Authenticator:
                 self.users = parse_users(users_json)
             except ValueError as err:
                 self.problem = str(err)
-        # scrypt is slow and memory-hungry by design: bound how many run at once, and
-        # remember recent successful logins (keyed by an HMAC under a per-process random
-        # key, never the password) so that a client re-logging in does not pay it again.
+        # scrypt is slow and memory-hungry by design: bound how many run at once. Every
+        # login pays it (no memo of past successes), so the token endpoint's SLA is honest.
         self._slots = asyncio.Semaphore(2)
-        self._memo_key = secrets.token_bytes(32)
-        self._verified: dict[bytes, float] = {}
         self._dummy_hash = ""  # for unknown users, so that they cost as much as known ones
 
     @property
@@ -176,18 +173,10 @@ class Authenticator:
         if user is None and not self._dummy_hash:
             self._dummy_hash = await asyncio.to_thread(hash_password, secrets.token_hex(8))
         stored = user.password_hash if user else self._dummy_hash
-        memo = hmac.new(
-            self._memo_key, f"{username}\0{password}\0{stored}".encode(), hashlib.sha256
-        ).digest()
-        now = time.monotonic()
-        if user is None or self._verified.get(memo, 0.0) <= now:
-            async with self._slots:
-                ok = await asyncio.to_thread(verify_password, password, stored)
-            if not ok or user is None:
-                raise ApiError(401, "invalid_credentials", "wrong username or password")
-            if len(self._verified) >= 1024:
-                self._verified.clear()
-            self._verified[memo] = now + 600
+        async with self._slots:
+            ok = await asyncio.to_thread(verify_password, password, stored)
+        if not ok or user is None:
+            raise ApiError(401, "invalid_credentials", "wrong username or password")
         token = issue_token(self.secret, user, self.token_ttl)
         return {"access_token": token, "token_type": "bearer", "expires_in": self.token_ttl}
 
