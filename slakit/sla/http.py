@@ -127,10 +127,12 @@ class ResponseParser:
     __slots__ = ("buf", "keep_alive", "mode", "no_body", "remaining", "status")
 
     def __init__(self) -> None:
+        self.buf = bytearray()
         self.reset(False)
 
     def reset(self, no_body: bool) -> None:
-        self.buf = bytearray()
+        if self.buf:
+            self.buf = bytearray()
         self.mode = "head"
         self.no_body = no_body
         self.remaining = 0
@@ -139,6 +141,17 @@ class ResponseParser:
 
     def feed(self, data: bytes) -> bool:
         """Add bytes; True once the response is complete."""
+        if self.mode == "head" and not self.buf:
+            # fast path: the whole head arrived in one piece (the usual case)
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                self._parse_head(data[:end])
+                if self.mode == "length" and len(data) - end - 4 >= self.remaining:
+                    self.mode = "done"
+                    return True
+                if self.mode == "done":
+                    return True
+                data = data[end + 4 :]
         self.buf += data
         if self.mode == "head":
             end = self.buf.find(b"\r\n\r\n")
@@ -165,26 +178,27 @@ class ResponseParser:
         return False
 
     def _parse_head(self, head: bytes) -> None:
-        lines = head.split(b"\r\n")
+        if head[:5] != b"HTTP/" or head[8:9] != b" ":
+            raise ProtocolError(f"bad status line {head[:40]!r}")
         try:
-            version, code = lines[0].split(b" ", 2)[:2]
-            self.status = int(code)
+            self.status = int(head[9:12])
         except ValueError:
-            raise ProtocolError(f"bad status line {lines[0][:60]!r}") from None
+            raise ProtocolError(f"bad status line {head[:40]!r}") from None
+        lower = head.lower()
         length = None
-        chunked = False
-        connection = b""
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value.strip())
-            elif name == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif name == b"connection":
-                connection = value.strip().lower()
+        at = lower.find(b"\r\ncontent-length:")
+        if at >= 0:
+            end = lower.find(b"\r\n", at + 17)
+            length = int(lower[at + 17 : end if end >= 0 else len(lower)])
+        chunked = b"\r\ntransfer-encoding:" in lower and b"chunked" in lower
+        if b"\r\nconnection:" in lower:
+            at = lower.find(b"\r\nconnection:")
+            end = lower.find(b"\r\n", at + 13)
+            connection = lower[at + 13 : end if end >= 0 else len(lower)].strip()
+        else:
+            connection = b""
         self.keep_alive = connection != b"close" and (
-            version == b"HTTP/1.1" or connection == b"keep-alive"
+            head[5:8] == b"1.1" or connection == b"keep-alive"
         )
         if self.no_body or self.status in (204, 304) or 100 <= self.status < 200:
             self.mode = "done"

@@ -162,9 +162,9 @@ class _Recorder:
     def __init__(self, plan: EndpointPlan) -> None:
         self.plan = plan
         self.expect = frozenset(plan.expect_status)
-        self.latency = array("q")
-        self.service = array("q")
-        self.ttfb = array("q")
+        self.latency = array("d")  # seconds; to microseconds after the run
+        self.service = array("d")
+        self.ttfb = array("d")
         self.connect = array("q")
         self.lag = array("q")
         self.errors: Counter[str] = Counter()
@@ -176,9 +176,9 @@ class _Recorder:
         elif ex.status not in self.expect:
             self.errors[f"HTTP {ex.status}"] += 1
         else:
-            self.latency.append(round((ex.t_done - ex.intended) * 1e6))
-            self.service.append(round((ex.t_done - ex.t_send) * 1e6))
-            self.ttfb.append(round((ex.t_first - ex.t_send) * 1e6))
+            self.latency.append(ex.t_done - ex.intended)
+            self.service.append(ex.t_done - ex.t_send)
+            self.ttfb.append(ex.t_first - ex.t_send)
         if ex.connect_s >= 0:
             self.connect.append(round(ex.connect_s * 1e6))
 
@@ -189,7 +189,8 @@ class _Recorder:
         target = self.plan.target_us
         credit = 0.0
         kept = []
-        for value in self.latency:
+        for seconds in self.latency:
+            value = round(seconds * 1e6)
             if value > hist.HIGHEST_US or not m.latency.record_value(max(0, value)):
                 out_of_range += 1
                 continue
@@ -203,8 +204,9 @@ class _Recorder:
             m.exceed[threshold] = sum(1 for v in kept if v > threshold)
         for name in ("service", "ttfb", "connect", "lag"):
             target_histogram = getattr(m, name)
+            scale = 1e6 if name in ("service", "ttfb") else 1
             for value in getattr(self, name):
-                target_histogram.record_value(min(max(0, value), hist.HIGHEST_US))
+                target_histogram.record_value(min(max(0, round(value * scale)), hist.HIGHEST_US))
         return m
 
 
