@@ -36,6 +36,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Sequence
@@ -49,6 +50,7 @@ from packaging.version import Version
 from slakit.errors import SlakitError
 
 MANIFEST = "wheelhouse.json"
+ARCHIVE = "wheelhouse.tar"  # the wheels + manifest in one file, for a single copy to a host
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest date a zip entry can carry
 _IGNORED = ("build", "dist", "*.egg-info", "__pycache__", ".git", ".venv", ".pytest_cache")
 _MIN_GLIBC_MINOR = 17  # manylinux2014
@@ -132,10 +134,15 @@ class Wheelhouse:
     def release_id(self) -> str:
         return self.digest[:16]
 
+    @property
+    def archive(self) -> Path:
+        return self.path / ARCHIVE
+
     def as_json(self) -> dict[str, object]:
         data = asdict(self)
         data["path"] = str(self.path)
         data["release_id"] = self.release_id
+        data["archive"] = str(self.archive)
         data["wheels"] = sorted(p.name for p in self.path.glob("*.whl"))
         return data
 
@@ -332,8 +339,19 @@ def build(
             out.rename(final)
         else:
             os.utime(final)  # most recently used: pruned last
+    result = Wheelhouse(final, digest, requirements, house.mode, created)
+    if not result.archive.exists():
+        _write_archive(result)
     _prune(root_path, keep)
-    return Wheelhouse(final, digest, requirements, house.mode, created)
+    return result
+
+
+def _write_archive(house: Wheelhouse) -> None:
+    partial = house.archive.with_suffix(".partial")
+    with tarfile.open(partial, "w") as tar:
+        for member in sorted([*house.path.glob("*.whl"), house.path / MANIFEST]):
+            tar.add(member, arcname=member.name)
+    partial.rename(house.archive)
 
 
 def _prune(root: Path, keep: int) -> None:
