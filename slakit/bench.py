@@ -30,6 +30,7 @@ class BenchRow:
 SECTIONS: dict[str, str] = {
     "lab": "slakit.benches.lab:run",
     "service": "slakit.benches.service:run",
+    "redis": "slakit.benches.redis:run",
 }
 
 

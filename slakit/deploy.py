@@ -38,7 +38,9 @@ def ensure_lab(console: Console) -> None:
 
 def release_switched(result: ansible.PlayResult) -> list[str]:
     return [
-        h for h, tasks in result.changed_tasks.items() if any(RELEASE_SWITCH_TASK in t for t in tasks)
+        h
+        for h, tasks in result.changed_tasks.items()
+        if any(RELEASE_SWITCH_TASK in t for t in tasks)
     ]
 
 
