@@ -31,6 +31,7 @@ SECTIONS: dict[str, str] = {
     "lab": "slakit.benches.lab:run",
     "service": "slakit.benches.service:run",
     "redis": "slakit.benches.redis:run",
+    "checker": "slakit.benches.checker:run",
 }
 
 
