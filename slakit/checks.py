@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def http_gates(env: Environment, spec: Spec) -> list[Gate]:
 
 def host_smoke_gate(env: Environment, since: datetime | None) -> Gate:
     """Redis PING with the app's credentials from every app host; no ERROR in the app journal."""
-    extra = ("-e", f"slakit_smoke_since='{since:%Y-%m-%d %H:%M:%S}'") if since else ()
+    since_var = {"slakit_smoke_since": f"{since:%Y-%m-%d %H:%M:%S} UTC"} if since else {}
+    extra = ("-e", json.dumps(since_var)) if since else ()
     result = ansible.playbook(env, SMOKE_PLAYBOOK, extra_args=extra, quiet=True)
     hosts = len(result.hosts)
     return gate(
@@ -134,7 +136,6 @@ def sla_gates(env: Environment, spec: Spec, outdir: Path) -> tuple[list[Gate], l
 
 def host_tuning_notes(env: Environment) -> list[str]:
     """What host_tuning skipped in containers (global kernel keys), from its facts file."""
-    import json
     import subprocess
     import tempfile
 
