@@ -1,0 +1,136 @@
+"""The main job on the lab, end to end: every gate runs and the report agrees with itself.
+
+The latency verdict is not asserted (a noisy minute on a shared machine must not turn CI
+red); that every gate ran, with figures, and that the verdict follows from them, is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.support import ROOT, invoke, run
+
+EXPECTED_GATES = (
+    "Converge: playbooks/site.yml",
+    "Smoke: endpoints through the load balancer",
+    "Smoke: endpoints on each app host",
+    "Smoke: Redis instances and app logs from every app host",
+    "SLA measurement valid",
+    "Platform SLA Compliance",
+    "SLA Objectives",
+    "Cache Hit Rate",
+    "Response Time",
+    "Host verification: testinfra",
+)
+
+
+def report_dir(stdout: str) -> Path:
+    match = re.search(r"reports: (reports/lab/\S+?)/?$", stdout, re.M)
+    assert match, stdout[-2000:]
+    return ROOT / match.group(1)
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    result = invoke("deploy", timeout=2400)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
+    return result, report_dir(result.stdout)
+
+
+def test_every_gate_ran_with_a_figure(deployed):
+    _, outdir = deployed
+    readiness = json.loads((outdir / "readiness.json").read_text())
+    names = [g["name"] for g in readiness["gates"]]
+    for expected in EXPECTED_GATES:
+        assert expected in names, names
+    for g in readiness["gates"]:
+        assert g["status"] in ("passed", "failed") and g["figure"] and g["figure"] != "not run"
+
+
+def test_deploy_and_smoke_gates_pass(deployed):
+    """Not latency: converge, smoke and host verification must pass on a healthy lab."""
+    _, outdir = deployed
+    gates = {g["name"]: g for g in json.loads((outdir / "readiness.json").read_text())["gates"]}
+    for name in (*EXPECTED_GATES[:4], "Host verification: testinfra"):
+        assert gates[name]["status"] == "passed", gates[name]
+    assert gates["Smoke: endpoints through the load balancer"]["figure"].startswith("16/16")
+    assert gates["Smoke: endpoints on each app host"]["figure"].startswith("32/32")
+
+
+def test_verdict_exit_code_and_text_follow_the_gates(deployed):
+    result, outdir = deployed
+    readiness = json.loads((outdir / "readiness.json").read_text())
+    all_passed = all(g["status"] == "passed" for g in readiness["gates"])
+    assert readiness["approved"] == all_passed
+    assert (result.returncode == 0) == all_passed
+    text = (outdir / "readiness.txt").read_text()
+    assert ("Deployment Recommendation: ✅ APPROVED" in text) == all_passed
+    for g in readiness["gates"]:
+        assert f"{g['name']}: {g['figure']}" in text
+    assert text in result.stdout  # the terminal summary is the report
+
+
+def test_sla_reports_are_complete_and_match_the_gates(deployed):
+    _, outdir = deployed
+    sla = json.loads((outdir / "sla" / "report.json").read_text())
+    assert {s["id"] for s in sla["stories"]} == {"1.1", "2.2", "4.1", "4.2", "core"}
+    assert sum(len(s["endpoints"]) for s in sla["stories"]) == 16
+    for name in ("report.txt", "junit.xml", "report.html"):
+        assert (outdir / "sla" / name).stat().st_size > 0
+    assert "<svg" in (outdir / "sla" / "report.html").read_text()
+    gates = {g["name"]: g for g in json.loads((outdir / "readiness.json").read_text())["gates"]}
+    for check in sla["readiness"]:
+        if check["status"] in ("pass", "fail"):
+            assert gates[check["name"]]["figure"] == check["value"]
+            assert (gates[check["name"]]["status"] == "passed") == (check["status"] == "pass")
+    assert (outdir / "testinfra.xml").stat().st_size > 0
+
+
+def test_second_converge_changes_nothing(deployed):
+    result = invoke("check.idempotence", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
+    assert "✅ Idempotence: second converge: 0 changes" in result.stdout
+
+
+def test_drift_and_a_stopped_instance_are_caught_then_repaired(deployed):
+    """A hand-changed sysctl fails verification naming host, key, expected and actual; a
+    stopped redis@cache fails smoke naming the instance; the next deploy repairs both."""
+    run(
+        "ansible",
+        "app-1",
+        "-m",
+        "ansible.builtin.command",
+        "-a",
+        "sysctl -w net.core.somaxconn=128",
+        check=True,
+    )
+    run(
+        "ansible",
+        "redis-1",
+        "-m",
+        "ansible.builtin.systemd_service",
+        "-a",
+        "name=redis@cache state=stopped",
+        check=True,
+    )
+
+    smoke = invoke("check.smoke", timeout=600)
+    assert smoke.returncode == 1
+    assert "cache (172.28.50.31:6379" in smoke.stdout + smoke.stderr
+
+    infra = invoke("check.infra", "--limit", "app-1", timeout=600)
+    assert infra.returncode == 1
+    assert "app-1: net.core.somaxconn: expected '65536', actual '128'" in infra.stdout
+
+    repaired = invoke("deploy", "--skip-sla", timeout=1800)
+    gates = {
+        g["name"]: g
+        for g in json.loads((report_dir(repaired.stdout) / "readiness.json").read_text())["gates"]
+    }
+    assert gates["Smoke: Redis instances and app logs from every app host"]["status"] == "passed"
+    assert gates["Host verification: testinfra"]["status"] == "passed"
+    assert repaired.returncode == 1  # --skip-sla: never APPROVED
