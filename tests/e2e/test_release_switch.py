@@ -1,0 +1,173 @@
+"""Releases in the lab: a rolling switch under load drops nothing; a bad release is stopped on
+the first host; rollback puts the previous release back.
+
+Load: open loop at a fixed rate (requests are sent on schedule whether or not earlier ones
+have answered), only to lb-1, bounded in rate, count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from slakit import release
+from slakit.errors import SlakitError
+from tests.e2e.support import ROOT
+
+LB = "http://172.28.50.10"
+APP_HOSTS = {"app-1": "http://172.28.50.21:8000", "app-2": "http://172.28.50.22:8000"}
+PATHS = ("/api/v1/health", "/health", "/")
+RATE = 100  # requests per second
+MAX_SECONDS = 420  # the load stops by then whatever happens
+TIMEOUT = 5.0  # per request
+
+
+@dataclass
+class LoadResult:
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class OpenLoopLoad:
+    """GETs to the load balancer at RATE per second until stopped (or MAX_SECONDS)."""
+
+    def __init__(self) -> None:
+        self.result = LoadResult()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> OpenLoopLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(MAX_SECONDS + 30)
+
+    async def _one(self, session: aiohttp.ClientSession, path: str) -> None:
+        r = self.result
+        try:
+            async with session.get(LB + path) as resp:
+                body = await resp.read()
+                if resp.status == 200:
+                    r.ok += 1
+                    if path == "/api/v1/health":
+                        v = re.search(rb'"version":"([^"]+)"', body)
+                        key = v.group(1).decode() if v else "?"
+                        r.versions[key] = r.versions.get(key, 0) + 1
+                    return
+                key = f"HTTP {resp.status}"
+        except Exception as err:  # every failure counts, whatever its kind
+            key = type(err).__name__
+        r.failed += 1
+        r.errors[key] = r.errors.get(key, 0) + 1
+
+    async def _run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+        connector = aiohttp.TCPConnector(limit=64)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            start = time.monotonic()
+            tasks: set[asyncio.Task] = set()
+            i = 0
+            while not self._stop.is_set() and time.monotonic() - start < MAX_SECONDS:
+                due = start + i / RATE
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                task = asyncio.create_task(self._one(session, PATHS[i % len(PATHS)]))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                i += 1
+                self.result.sent = i
+            await asyncio.gather(*tasks)
+            self.result.seconds = time.monotonic() - start
+
+
+def versions_now() -> dict[str, str]:
+    out = {}
+    for name, base in APP_HOSTS.items():
+        with urllib.request.urlopen(base + "/api/v1/health", timeout=5) as resp:
+            out[name] = re.search(r'"version":"([^"]+)"', resp.read().decode()).group(1)
+    return out
+
+
+def service_copy(dest: Path, version: str, broken: bool = False) -> Path:
+    """The reference service with another version (and, if broken, an app that cannot import)."""
+    src = dest / "service"
+    shutil.copytree(
+        ROOT / "service", src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(
+        re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text())
+    )
+    init = src / "src" / "slakit_service" / "__init__.py"
+    init.write_text(re.sub(r'__version__ = ".*"', f'__version__ = "{version}"', init.read_text()))
+    if broken:
+        app = src / "src" / "slakit_service" / "app.py"
+        app.write_text(app.read_text() + '\nraise RuntimeError("e2e: this release is broken")\n')
+    return src
+
+
+@pytest.fixture(scope="module")
+def baseline() -> dict[str, str]:
+    """The lab runs the project's own service (deployed now if it does not yet)."""
+    release.deploy_app("lab", quiet=True)
+    before = versions_now()
+    assert len(set(before.values())) == 1, before
+    return before
+
+
+def test_rolling_release_switch_under_load_drops_nothing(baseline, tmp_path):
+    version = f"{next(iter(baseline.values())).split('+')[0]}+e2e{int(time.time())}"
+    source = service_copy(tmp_path, version)
+    with OpenLoopLoad() as load:
+        time.sleep(3)  # load running before the first host drains
+        deploy = release.deploy_app("lab", sources=[source], quiet=True)
+        time.sleep(3)
+    r = load.result
+    print(
+        f"\nrelease switch under load: {r.sent} sent at {RATE}/s over {r.seconds:.0f}s, "
+        f"{r.ok} ok, {r.failed} failed {r.errors or ''}; versions seen {r.versions}"
+    )
+    assert deploy.returncode == 0
+    assert versions_now() == dict.fromkeys(APP_HOSTS, version)
+    assert r.sent > 0 and r.ok + r.failed == r.sent
+    assert r.failed == 0, f"{r.failed} requests failed during the switch: {r.errors}"
+    assert set(r.versions) == {next(iter(baseline.values())), version}  # both served, in turn
+
+
+def test_bad_release_stops_on_first_host_then_rollback(baseline, tmp_path):
+    if versions_now() == baseline:  # run alone: put a good newer release on first
+        (tmp_path / "good").mkdir()
+        good = service_copy(
+            tmp_path / "good",
+            f"{next(iter(baseline.values())).split('+')[0]}+e2egood{int(time.time())}",
+        )
+        release.deploy_app("lab", sources=[good], quiet=True)
+    serving = versions_now()
+    assert serving != baseline
+    base = next(iter(baseline.values())).split("+")[0]
+    source = service_copy(tmp_path, f"{base}+broken{int(time.time())}", broken=True)
+    with pytest.raises(SlakitError) as err:
+        release.deploy_app("lab", sources=[source], quiet=True)
+    message = str(err.value)
+    print(f"\nbad release: {message}")
+    assert "app-1" in message and "does not import" in message and "broken" in message
+    assert versions_now() == serving  # both hosts still on the release they had
+
+    release.rollback("lab", quiet=True)
+    assert versions_now() == baseline
