@@ -38,12 +38,14 @@ class CallbackModule(CallbackBase):
         msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
         if res.get("_ansible_no_log"):
             msg = "(output hidden: task handles a secret)"
-        self._failures.append({
-            "host": result._host.get_name(),
-            "task": result._task.get_name(),
-            "kind": kind,
-            "msg": " ".join(str(msg).split())[:400],
-        })
+        self._failures.append(
+            {
+                "host": result._host.get_name(),
+                "task": result._task.get_name(),
+                "kind": kind,
+                "msg": " ".join(str(msg).split())[:400],
+            }
+        )
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if not ignore_errors:

@@ -58,7 +58,8 @@ def main() -> int:
     before = row["status"]
     reply = command(args.socket, f"set server {name} state {args.action}").strip()
     if reply:
-        return out(True, before, f"HAProxy refused 'set server {name} state {args.action}': {reply}", 1)
+        refused = f"HAProxy refused 'set server {name} state {args.action}': {reply}"
+        return out(True, before, refused, 1)
     changed = not (
         (args.action == "drain" and before.startswith("DRAIN"))
         or (args.action == "maint" and before.startswith("MAINT"))
@@ -67,12 +68,18 @@ def main() -> int:
     deadline = time.monotonic() + args.timeout
     while True:
         row = server_row(args.socket, args.backend, args.server) or {}
-        status, sessions = row.get("status", "?"), int(row.get("scur") or 0) + int(row.get("qcur") or 0)
+        status = row.get("status", "?")
+        sessions = int(row.get("scur") or 0) + int(row.get("qcur") or 0)
         done = sessions == 0 if args.action != "ready" else status == "UP"
         if done:
             return out(changed, status, f"{name} {status}, {sessions} sessions")
         if time.monotonic() > deadline:
-            what = f"{sessions} sessions left" if args.action != "ready" else f"not UP (status {status}, check {row.get('check_status', '?')} {row.get('check_desc', '')})".strip()
+            check = f"{row.get('check_status', '?')} {row.get('check_desc', '')}".strip()
+            what = (
+                f"{sessions} sessions left"
+                if args.action != "ready"
+                else f"not UP (status {status}, check {check})"
+            )
             return out(changed, status, f"{name} {what} after {args.timeout:.0f}s", 1)
         time.sleep(0.25)
 
