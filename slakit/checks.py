@@ -129,8 +129,6 @@ def sla_gates(env: Environment, spec: Spec, outdir: Path) -> tuple[list[Gate], l
             f"Confidence Level: {result.platform.confidence_level:.1%} — probability that the "
             "true SLA compliance is at or above its threshold, given these samples (sla/README.md)"
         )
-    if baseline is None:
-        notes.append("Regression Tests: no earlier SLA result for this environment to compare with")
     return gates, notes
 
 

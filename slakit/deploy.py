@@ -71,8 +71,8 @@ def run(opts: DeployOptions, console: Console | None = None) -> tuple[bool, Path
     if converge.returncode == 0:
         gates += _checks(env, opts, spec, started, outdir, converge, notes, console)
     path = readiness.write(outdir, env.name, started, gates, notes)
-    console.print(path.read_text())
-    console.print(f"reports: {outdir}/")
+    print(path.read_text(), end="", flush=True)  # as written: no re-wrapping
+    print(f"reports: {outdir}/", flush=True)
     return readiness.approved(gates), path
 
 

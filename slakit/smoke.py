@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import requests
 
 from slakit.errors import SlakitError
+from slakit.sla.control import substitute
 from slakit.sla.spec import Spec
 
 TIMEOUT_S = 10.0
@@ -57,7 +58,7 @@ def probe_all(places: dict[str, str], spec: Spec) -> list[Probe]:
             tokens: dict[str, str] = {}
             for story in spec.stories:
                 for ep in story.endpoints:
-                    headers = dict(ep.headers)
+                    headers = dict(substitute(ep.headers, os.environ))
                     if ep.auth:
                         if ep.auth not in tokens:
                             tokens[ep.auth] = _token(session, base_url, spec, ep.auth)
@@ -65,8 +66,8 @@ def probe_all(places: dict[str, str], spec: Spec) -> list[Probe]:
                     try:
                         reply = session.request(
                             ep.method,
-                            base_url + ep.path,
-                            json=ep.body,
+                            base_url + substitute(ep.path, os.environ),
+                            json=substitute(ep.body, os.environ),
                             headers=headers,
                             timeout=TIMEOUT_S,
                         )
