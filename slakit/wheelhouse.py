@@ -20,6 +20,11 @@ Two ways to build, chosen by comparing the target with this controller:
 Wheels are built with SOURCE_DATE_EPOCH fixed and from a clean copy of the source tree, so
 the app's wheel is byte-for-byte the same when its source is.
 
+Once built, a wheelhouse is also recorded under `<root>/inputs/<key>`, the key hashing the
+source files, the extra requirements and the target: the same inputs reuse it without
+running pip (a no-change deploy costs no build), which also pins the dependency versions
+resolved at that first build. `--refresh` resolves again.
+
 CLI (used by the `app` role from a `delegate_to: localhost` task):
     python -m slakit.wheelhouse --source service --root build/wheelhouse \
         --python-version 3.11 --machine x86_64 --glibc 2.36 [--extra PKG ...] [--json]
@@ -289,12 +294,49 @@ def _digest(wheel_dir: Path, requirements: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+SKIPPED_PARTS = {"build", "dist", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+
+
+def _inputs_key(paths: Sequence[Path], extras: Sequence[str], target: Target) -> str:
+    """A hash of what goes into a build: every source file, the extras and the target."""
+    h = hashlib.sha256(json.dumps([list(extras), asdict(target)], sort_keys=True).encode())
+    for source in paths:
+        files = (
+            [source]
+            if source.is_file()
+            else sorted(
+                f
+                for f in source.rglob("*")
+                if f.is_file()
+                and not SKIPPED_PARTS.intersection(f.relative_to(source).parts)
+                and not any(part.endswith(".egg-info") for part in f.relative_to(source).parts)
+            )
+        )
+        for f in files:
+            h.update(str(f.relative_to(source.parent)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def _recorded(root: Path, key: str) -> Wheelhouse | None:
+    record = root / "inputs" / key
+    if not record.is_file():
+        return None
+    final = root / record.read_text().strip()
+    manifest = final / MANIFEST
+    if not manifest.is_file():
+        return None
+    data = json.loads(manifest.read_text())
+    os.utime(final)
+    return Wheelhouse(final, data["digest"], data["requirements"], data["mode"], False)
+
+
 def build(
     sources: Sequence[str | Path],
     root: str | Path,
     extra_requirements: Sequence[str] = (),
     target: Target | None = None,
     keep: int = 5,
+    refresh: bool = False,
 ) -> Wheelhouse:
     """Build (or find) the wheelhouse for `sources` (project dirs or .whl files) + extras.
 
@@ -309,6 +351,10 @@ def build(
         raise SlakitError(f"wheelhouse: app source not found: {', '.join(missing) or '(none)'}")
     root_path = Path(root).resolve()
     root_path.mkdir(parents=True, exist_ok=True)
+    key = _inputs_key(paths, extra_requirements, target)
+    known = None if refresh else _recorded(root_path, key)
+    if known and known.archive.exists():
+        return known
     native = is_native(target)
     with tempfile.TemporaryDirectory(dir=root_path, prefix=".build-") as tmp:
         scratch = Path(tmp)
@@ -342,6 +388,8 @@ def build(
     result = Wheelhouse(final, digest, requirements, house.mode, created)
     if not result.archive.exists():
         _write_archive(result)
+    (root_path / "inputs").mkdir(exist_ok=True)
+    (root_path / "inputs" / key).write_text(final.name + "\n")
     _prune(root_path, keep)
     return result
 
@@ -382,6 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--glibc", default=here.glibc, help="target glibc version, e.g. 2.36")
     ap.add_argument("--keep", type=int, default=5, help="wheelhouses to keep under --root")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    ap.add_argument("--refresh", action="store_true", help="resolve dependencies again")
     args = ap.parse_args(argv)
     try:
         house = build(
@@ -390,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.extra,
             Target(args.python_version, args.machine, args.glibc),
             args.keep,
+            args.refresh,
         )
     except SlakitError as err:
         print(err, file=sys.stderr)
