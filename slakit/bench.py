@@ -32,6 +32,7 @@ SECTIONS: dict[str, str] = {
     "service": "slakit.benches.service:run",
     "redis": "slakit.benches.redis:run",
     "checker": "slakit.benches.checker:run",
+    "deploy": "slakit.benches.deploy:run",
 }
 
 

@@ -1,0 +1,47 @@
+"""Deploy bench: converge of the four-host lab from fresh containers (cold; node image
+already built) and again with nothing to change (warm). Recreates the lab's containers."""
+
+from __future__ import annotations
+
+import time
+
+from slakit import ansible, envs
+from slakit.bench import BenchRow
+from slakit.errors import SlakitError
+from slakit.lab import engine, nodes
+from slakit.lab.spec import load_spec
+
+COLD_TARGET_S, WARM_TARGET_S = 180.0, 20.0
+
+
+def _timed_converge(env: envs.Environment) -> tuple[float, ansible.PlayResult]:
+    start = time.monotonic()
+    result = ansible.playbook(env, "site.yml", quiet=True)
+    if result.returncode != 0:
+        raise SlakitError(f"deploy bench: converge failed: {result.first_failure()}")
+    return time.monotonic() - start, result
+
+
+def run() -> list[BenchRow]:
+    nodes.up(engine.client(), load_spec(), recreate=True)
+    env = envs.resolve("lab")
+    cold, _ = _timed_converge(env)
+    warm, again = _timed_converge(env)
+    return [
+        BenchRow(
+            "deploy",
+            "cold converge, fresh lab",
+            cold,
+            "s",
+            f"<= {COLD_TARGET_S:.0f} s",
+            cold <= COLD_TARGET_S,
+        ),
+        BenchRow(
+            "deploy",
+            f"no-change converge ({again.changed} changes)",
+            warm,
+            "s",
+            f"<= {WARM_TARGET_S:.0f} s",
+            warm <= WARM_TARGET_S,
+        ),
+    ]
