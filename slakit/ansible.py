@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from slakit.envs import Environment
 from slakit.errors import SlakitError
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 # An inventory that does not parse is an error, never an empty inventory with a warning.
 STRICT_ENV = {
     "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
@@ -119,3 +122,32 @@ def playbook(
             {"host": "-", "task": name, "kind": "error", "msg": _ansible_error(run.stderr or "")}
         )
     return result
+
+
+def run_plays(inventory: str | Path, plays: list[dict[str, Any]], timeout: float = 600) -> dict:
+    """Run throwaway plays with the JSON stdout callback; returns its parsed output.
+
+    For probes and benches that read results back; the plays' own failures are in the
+    returned `stats`, and output that is not JSON at all is a SlakitError.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="slakit-plays-") as f:
+        yaml.safe_dump(plays, f, sort_keys=False)
+        f.flush()
+        env = {**command_env(), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+        env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+        env.pop("ANSIBLE_FORCE_COLOR", None)
+        run = subprocess.run(
+            [str(BIN / "ansible-playbook"), "-i", str(inventory), f.name],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=timeout,
+            check=False,
+        )
+    try:
+        return json.loads(run.stdout)
+    except ValueError:
+        raise SlakitError(
+            f"ansible-playbook failed (rc {run.returncode}): {run.stderr.strip()[-300:]}"
+        ) from None

@@ -6,9 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from slakit.errors import SlakitError
+from slakit.yamlfile import parse
 
 INVENTORIES = Path("inventories")
 VAULT_HEADER = "$ANSIBLE_VAULT"
@@ -56,14 +55,7 @@ def check_yaml(env: Environment) -> None:
         text = path.read_text()
         if text.startswith(VAULT_HEADER):
             continue
-        try:
-            yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark else ""
-            raise SlakitError(
-                f"{path}{where}: not valid YAML ({getattr(err, 'problem', None) or err})"
-            ) from None
+        parse(text, path)
 
 
 def vault_password_file(env: Environment) -> Path | None:

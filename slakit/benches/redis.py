@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from slakit.ansible import run_plays
 from slakit.bench import BenchRow
 from slakit.errors import SlakitError
 
@@ -43,26 +39,10 @@ READ_FACTS = {"name": "Read local facts", "ansible.builtin.setup": {"filter": "a
 
 def _playbook(plays: list[dict[str, Any]]) -> dict[str, Any]:
     """Run plays with the JSON callback; return the parsed result."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="slakit-bench-") as f:
-        yaml.safe_dump(plays, f, sort_keys=False)
-        f.flush()
-        env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
-        env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
-        run = subprocess.run(
-            ["ansible-playbook", "-i", INVENTORY, f.name],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
     try:
-        result = json.loads(run.stdout)
-    except ValueError as err:
-        raise SlakitError(
-            f"redis bench: ansible-playbook failed: {run.stderr.strip()[-300:]}"
-        ) from err
+        result = run_plays(INVENTORY, plays, timeout=TIMEOUT_S)
+    except SlakitError as err:
+        raise SlakitError(f"redis bench: {err}") from None
     failed = [
         h for h, s in result.get("stats", {}).items() if s.get("failures") or s.get("unreachable")
     ]

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from slakit.errors import SlakitError
+from slakit.yamlfile import parse
 
 DEFAULT_INVENTORY = Path("inventories/lab/hosts.yml")
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -61,15 +60,10 @@ def _walk(group: dict[str, Any], name: str, found: dict[str, LabHost], src: Path
 
 def load_spec(path: Path = DEFAULT_INVENTORY) -> LabSpec:
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise SlakitError(f"{path}: lab inventory not found") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise SlakitError(
-            f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})"
-        ) from None
+    data = parse(text, path)
     root = (data or {}).get("all") if isinstance(data, dict) else None
     if not isinstance(root, dict):
         raise SlakitError(f"{path}: expected a top-level 'all:' group")

@@ -15,15 +15,15 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
-import os
-import subprocess
-import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from slakit.ansible import run_plays
+from slakit.errors import SlakitError
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "roles"
@@ -169,25 +169,9 @@ def ansible_task(inventory: str, target: str, task: dict[str, Any], timeout: int
             ],
         }
     ]
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="slakit-probe-") as f:
-        yaml.safe_dump(playbook, f)
-        f.flush()
-        env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
-        env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
-        run = subprocess.run(
-            ["ansible-playbook", "-i", inventory, f.name],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=timeout,
-            check=False,
-        )
     try:
-        result = json.loads(run.stdout)
+        result = run_plays(inventory, playbook, timeout=timeout)
         shown = result["plays"][0]["tasks"][1]["hosts"][target]["msg"]
-    except (ValueError, KeyError, IndexError) as err:
-        raise AssertionError(
-            f"{target}: ansible probe failed (rc {run.returncode}): {run.stderr.strip()[-300:]}"
-        ) from err
+    except (SlakitError, KeyError, IndexError) as err:
+        raise AssertionError(f"{target}: ansible probe failed: {err}") from err
     return base64.b64decode(shown).decode()
