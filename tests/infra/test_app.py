@@ -161,3 +161,21 @@ def test_systemd_security_exposure(host, app):
     match = re.search(r"exposure level for \S+: (\d+\.\d+)", out)
     assert match, out
     assert float(match.group(1)) <= MAX_EXPOSURE, out
+
+
+def test_listen_backlog_follows_somaxconn(host, app):
+    """gunicorn's listen queue (ss Send-Q) is its backlog setting, capped by somaxconn."""
+    backlog = int(gunicorn_setting(host, app, "backlog"))
+    somaxconn = int(host.file("/proc/sys/net/core/somaxconn").content_string)
+    port = gunicorn_setting(host, app, "bind").strip("[]").strip('"').rsplit(":", 1)[1]
+    queues = {
+        int(line.split()[2])
+        for line in host.check_output(f"ss -Hltn 'sport = :{port}'").splitlines()
+    }
+    expected = min(backlog, somaxconn)
+    assert queues == {expected}, (
+        f"{hostname(host)}: gunicorn listen backlog: expected {expected}, actual {queues}"
+    )
+    assert backlog >= somaxconn, (
+        f"{hostname(host)}: gunicorn backlog {backlog} is below net.core.somaxconn {somaxconn}"
+    )
