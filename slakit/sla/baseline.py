@@ -16,6 +16,9 @@ from slakit.sla.model import FAIL, PASS, EndpointResult, RegressionFinding, Resu
 ALPHA = 0.05
 REL_TOLERANCE = 0.10
 ABS_TOLERANCE_MS = 0.5
+# A change smaller than this share of the endpoint's SLA target is noise for the SLA's purpose,
+# however significant statistically (a shared machine moves p95 by a few ms from minute to minute).
+TARGET_SHARE_TOLERANCE = 0.25
 PERCENTILES = (50.0, 95.0)
 
 
@@ -45,7 +48,8 @@ def compare_with_baseline(current: Result, baseline: Result) -> list[RegressionF
             k_b, n_b = _slower_than(then, b * 1000)
             k_c, n_c = _slower_than(now, b * 1000)
             p = stats.one_sided_two_proportion_p_value(k_b, n_b, k_c, n_c)
-            grew = c > b * (1 + REL_TOLERANCE) and c - b > ABS_TOLERANCE_MS
+            floor_ms = max(ABS_TOLERANCE_MS, TARGET_SHARE_TOLERANCE * now.target_ms)
+            grew = c > b * (1 + REL_TOLERANCE) and c - b > floor_ms
             regressed = p < alpha and grew
             findings.append(
                 RegressionFinding(

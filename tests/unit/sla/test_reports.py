@@ -83,20 +83,35 @@ def test_a_run_compared_with_itself_has_no_regression(recorded):
     assert findings and all(f.status == "pass" for f in findings)
 
 
-def test_a_uniformly_slower_run_is_a_regression(recorded):
+def slowed(recorded: Result, factor: float, plus_share_of_target: float) -> Result:
     slower = Result.from_dict(json.loads(recorded.to_json()))
     for story in slower.stories:
         for endpoint in story.endpoints:
+            plus_us = int(endpoint.target_ms * 1000 * plus_share_of_target)
             before = hist.decode(endpoint.histogram)
             after = hist.new_histogram()
             for item in before.get_recorded_iterator():
                 after.record_value(
-                    int(item.value_iterated_to * 1.3), item.count_added_in_this_iter_step
+                    int(item.value_iterated_to * factor) + plus_us,
+                    item.count_added_in_this_iter_step,
                 )
             endpoint.histogram = hist.encode(after)
+    return slower
+
+
+def test_a_uniformly_slower_run_is_a_regression(recorded):
+    slower = slowed(recorded, 1.3, 0.5)  # +30 % and half of each endpoint's budget
     findings = compare_with_baseline(slower, recorded)
     assert all(f.status == "fail" for f in findings), [f.message for f in findings]
     assert not any(f.status == "fail" for f in compare_with_baseline(recorded, slower))
+
+
+def test_a_shift_far_inside_the_budget_is_not_a_regression(recorded):
+    """+15 % is significant statistically with these samples, yet under a quarter of the
+    budget: not a regression for the SLA's purpose."""
+    findings = compare_with_baseline(slowed(recorded, 1.15, 0), recorded)
+    assert any(f.p_value < 0.001 for f in findings)
+    assert findings and not any(f.status == "fail" for f in findings)
 
 
 def test_a_baseline_that_is_not_a_result_is_bad_input(tmp_path):
