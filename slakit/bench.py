@@ -56,4 +56,8 @@ def render(rows: list[BenchRow], console: Console | None = None) -> None:
     for row in rows:
         met = "" if row.met is None else ("yes" if row.met else "NO")
         table.add_row(row.section, row.metric, f"{row.value:,.2f}", row.unit, row.target, met)
-    (console or Console()).print(table)
+    # A pipe or a CI log gets full rows rather than rich's 80-column wrapping.
+    console = console or Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(table)
