@@ -92,14 +92,18 @@ def latest_sla_result(env: Environment, before: Path) -> Path | None:
     return earlier[-1] if earlier else None
 
 
-def sla_gates(env: Environment, spec: Spec, outdir: Path) -> tuple[list[Gate], list[str]]:
+def sla_gates(
+    env: Environment, spec: Spec, outdir: Path, load_test: bool = False
+) -> tuple[list[Gate], list[str]]:
     """The SLA checker against the (first) load balancer; gates plus figures that are not gated."""
     from slakit.sla import RunOptions, run_checks, write_reports
 
     base_url = next(iter(stack.load(env).lb_urls().values()))
     baseline = latest_sla_result(env, outdir)
     result = run_checks(
-        spec, base_url, options=RunOptions(validate_production=True, baseline=baseline)
+        spec,
+        base_url,
+        options=RunOptions(validate_production=True, baseline=baseline, load_test=load_test),
     )
     write_reports(result, outdir / "sla")
     gates = [

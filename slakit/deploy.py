@@ -26,6 +26,7 @@ class DeployOptions:
     tags: str = ""
     stories: tuple[str, ...] = ()
     no_rollback: bool = False
+    load_test: bool = False
 
 
 def ensure_lab(console: Console) -> None:
@@ -105,7 +106,7 @@ def _checks(
         gates.append(skipped("SLA", "--skip-sla"))
     else:
         console.rule("[bold]SLA")
-        sla_gates, sla_notes = checks.sla_gates(env, spec, outdir)
+        sla_gates, sla_notes = checks.sla_gates(env, spec, outdir, load_test=opts.load_test)
         gates += sla_gates
         notes += sla_notes
     console.rule("[bold]Host verification")

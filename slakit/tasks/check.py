@@ -44,14 +44,20 @@ def smoke(c, env="lab", story=""):
     )
 
 
-@task(help={"env": ENV_HELP, "story": "stories to run, comma-separated (default: all)"})
-def sla(c, env="lab", story=""):
+@task(
+    help={
+        "env": ENV_HELP,
+        "story": "stories to run, comma-separated (default: all)",
+        "load_test": "also ramp each story's rate to find its capacity at SLA",
+    }
+)
+def sla(c, env="lab", story="", load_test=False):
     """The SLA checker against the environment's load balancer; reports in reports/<env>/."""
     environment = envs.resolve(env)
     credentials.export(environment)
     spec = load_spec().select([s for s in story.split(",") if s] or None)
     outdir = environment.reports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    gates, notes = checks.sla_gates(environment, spec, outdir)
+    gates, notes = checks.sla_gates(environment, spec, outdir, load_test=load_test)
     for note in notes:
         print(note)
     print(f"reports: {outdir}/sla/")

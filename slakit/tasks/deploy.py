@@ -18,10 +18,19 @@ ENV_HELP = "environment = inventories/<env> (lab, staging, production, ...)"
         "tags": "only these role tags (ansible --tags)",
         "story": "SLA stories to run, comma-separated (default: all of sla/spec.yml)",
         "no_rollback": "do not roll back automatically when smoke fails after a release switch",
+        "load_test": "also ramp each story's rate to find its capacity at SLA (minutes)",
     }
 )
 def deploy(
-    c, env="lab", skip_sla=False, check=False, limit="", tags="", story="", no_rollback=False
+    c,
+    env="lab",
+    skip_sla=False,
+    check=False,
+    limit="",
+    tags="",
+    story="",
+    no_rollback=False,
+    load_test=False,
 ):
     """Preflight, converge, smoke, SLA, testinfra, report in reports/<env>/. 0 = APPROVED."""
     opts = pipeline.DeployOptions(
@@ -32,6 +41,7 @@ def deploy(
         tags=tags,
         stories=tuple(s.strip() for s in story.split(",") if s.strip()),
         no_rollback=no_rollback,
+        load_test=load_test,
     )
     approved, report = pipeline.run(opts)
     if not approved:
