@@ -8,7 +8,7 @@ proves every host reachable. Any failure is one SlakitError line (exit 2).
 
 from __future__ import annotations
 
-from slakit import ansible
+from slakit import ansible, stack
 from slakit.envs import REQUIRED_GROUPS, Environment, check_yaml, vault_password_file
 from slakit.errors import SlakitError
 
@@ -31,6 +31,7 @@ def run(env: Environment, *, limit: str = "", offline: bool = False) -> list[str
     for group in REQUIRED_GROUPS:
         if not (inventory.get(group) or {}).get("hosts"):
             raise SlakitError(f"{env.inventory}/hosts.yml: group {group!r} has no hosts")
+    stack.check_ports(stack.Stack(inventory), str(env.inventory))
     hosts = sorted(inventory.get("_meta", {}).get("hostvars", {}))
     result = ansible.playbook(
         env,

@@ -58,3 +58,34 @@ class Stack:
 
 def load(env: Environment) -> Stack:
     return Stack(ansible.inventory(env))
+
+
+def port_users(deployed: Stack, host: str) -> list[tuple[Any, str]]:
+    """(port, who) for every listener the stack puts on `host`, as the inventory spells them."""
+    groups = {g for g in ("lb", "app", "redis") if host in deployed.hosts(g)}
+    users: list[tuple[Any, str]] = []
+    if "app" in groups:
+        users.append((deployed.var(host, "app_port", "app"), "app (app_port)"))
+    if "lb" in groups:
+        lb_port = deployed.var(host, "loadbalancer_port", "loadbalancer")
+        users.append((lb_port, "loadbalancer (loadbalancer_port)"))
+    if "redis" in groups:
+        for instance in deployed.var(host, "redis_instances", "redis") or []:
+            users.append((instance.get("port"), f"redis instance {instance.get('name')}"))
+    return users
+
+
+def check_ports(deployed: Stack, source: str) -> None:
+    """Two roles listening on one port of one host is bad input, caught before any change."""
+    hostvars = deployed.inventory.get("_meta", {}).get("hostvars", {})
+    for host in sorted(hostvars):
+        seen: dict[int, str] = {}
+        for value, who in port_users(deployed, host):
+            port = int(value) if str(value).isdigit() else None  # else: argument specs say so
+            if port is None:
+                continue
+            if port in seen:
+                raise SlakitError(
+                    f"{source}: {host}: port {port} is used by both {seen[port]} and {who}"
+                )
+            seen[port] = who

@@ -134,3 +134,24 @@ def test_wrong_typed_role_variable_is_named(project_copy):
         )
     )
     assert "app_port" in line
+
+
+def test_port_collision_between_roles_is_named(project_copy):
+    hosts = project_copy / "inventories/staging/hosts.yml"
+    text = hosts.read_text().replace(
+        "    redis:\n      hosts:\n", "    redis:\n      hosts:\n        app-1:\n", 1
+    )
+    hosts.write_text(text)
+    (project_copy / "inventories/staging/host_vars").mkdir()
+    (project_copy / "inventories/staging/host_vars/app-1.yml").write_text("---\napp_port: 6380\n")
+    line = one_line_error(
+        invoke(
+            "check.preflight",
+            "--env",
+            "staging",
+            "--offline",
+            cwd=project_copy,
+            vault=VAULT_PASS["staging"],
+        )
+    )
+    assert "app-1: port 6380 is used by both app (app_port) and redis instance persist" in line
