@@ -104,35 +104,31 @@ def project_copy(tmp_path):
     return tmp_path
 
 
-def test_yaml_error_names_file_and_line(project_copy):
-    hosts = project_copy / "inventories/staging/hosts.yml"
-    hosts.write_text(hosts.read_text().replace("    app:\n", "    app: [\n", 1))
-    line = one_line_error(
+def staging_preflight_in(copy: Path) -> str:
+    """Offline preflight of the copy's staging inventory; returns its one error line."""
+    return one_line_error(
         invoke(
             "check.preflight",
             "--env",
             "staging",
             "--offline",
-            cwd=project_copy,
+            cwd=copy,
             vault=VAULT_PASS["staging"],
         )
     )
+
+
+def test_yaml_error_names_file_and_line(project_copy):
+    hosts = project_copy / "inventories/staging/hosts.yml"
+    hosts.write_text(hosts.read_text().replace("    app:\n", "    app: [\n", 1))
+    line = staging_preflight_in(project_copy)
     assert "inventories/staging/hosts.yml:" in line and "not valid YAML" in line
 
 
 def test_wrong_typed_role_variable_is_named(project_copy):
     extra = project_copy / "inventories/staging/group_vars/all/broken.yml"
     extra.write_text("---\napp_port: eighty\n")
-    line = one_line_error(
-        invoke(
-            "check.preflight",
-            "--env",
-            "staging",
-            "--offline",
-            cwd=project_copy,
-            vault=VAULT_PASS["staging"],
-        )
-    )
+    line = staging_preflight_in(project_copy)
     assert "app_port" in line
 
 
@@ -144,14 +140,5 @@ def test_port_collision_between_roles_is_named(project_copy):
     hosts.write_text(text)
     (project_copy / "inventories/staging/host_vars").mkdir()
     (project_copy / "inventories/staging/host_vars/app-1.yml").write_text("---\napp_port: 6380\n")
-    line = one_line_error(
-        invoke(
-            "check.preflight",
-            "--env",
-            "staging",
-            "--offline",
-            cwd=project_copy,
-            vault=VAULT_PASS["staging"],
-        )
-    )
+    line = staging_preflight_in(project_copy)
     assert "app-1: port 6380 is used by both app (app_port) and redis instance persist" in line
