@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -38,8 +40,7 @@ def idempotence_gate(result: ansible.PlayResult) -> Gate:
     )
 
 
-def http_gates(env: Environment, spec: Spec) -> list[Gate]:
-    deployed = stack.load(env)
+def http_gates(deployed: stack.Stack, spec: Spec) -> list[Gate]:
     gates = []
     for label, places in (
         ("through the load balancer", deployed.lb_urls()),
@@ -93,12 +94,12 @@ def latest_sla_result(env: Environment, before: Path) -> Path | None:
 
 
 def sla_gates(
-    env: Environment, spec: Spec, outdir: Path, load_test: bool = False
+    env: Environment, deployed: stack.Stack, spec: Spec, outdir: Path, load_test: bool = False
 ) -> tuple[list[Gate], list[str]]:
     """The SLA checker against the (first) load balancer; gates plus figures that are not gated."""
     from slakit.sla import RunOptions, run_checks, write_reports
 
-    base_url = next(iter(stack.load(env).lb_urls().values()))
+    base_url = next(iter(deployed.lb_urls().values()))
     baseline = latest_sla_result(env, outdir)
     result = run_checks(
         spec,
@@ -125,7 +126,6 @@ def sla_gates(
                     check.status == "pass",
                     check.value,
                     check.target,
-                    detail=f"target {check.target}",
                 )
             )
     if result.platform.confidence_level is not None:
@@ -138,9 +138,6 @@ def sla_gates(
 
 def host_tuning_notes(env: Environment) -> list[str]:
     """What host_tuning skipped in containers (global kernel keys), from its facts file."""
-    import subprocess
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tree:
         subprocess.run(
             [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from slakit import ansible, checks, credentials, envs, preflight, readiness
+from slakit import ansible, checks, credentials, envs, preflight, readiness, stack
 from slakit.envs import Environment
 from slakit.gates import Gate, gate, skipped
 from slakit.sla.spec import load_spec
@@ -88,7 +88,8 @@ def _checks(
     console: Console,
 ) -> list[Gate]:
     console.rule("[bold]Smoke")
-    gates = [*checks.http_gates(env, spec), checks.host_smoke_gate(env, started)]
+    deployed = stack.load(env)
+    gates = [*checks.http_gates(deployed, spec), checks.host_smoke_gate(env, started)]
     switched = release_switched(converge)
     if not all(g.passed for g in gates) and switched and not opts.no_rollback:
         console.rule("[bold red]Smoke failed after a release switch: rolling back")
@@ -106,7 +107,9 @@ def _checks(
         gates.append(skipped("SLA", "--skip-sla"))
     else:
         console.rule("[bold]SLA")
-        sla_gates, sla_notes = checks.sla_gates(env, spec, outdir, load_test=opts.load_test)
+        sla_gates, sla_notes = checks.sla_gates(
+            env, deployed, spec, outdir, load_test=opts.load_test
+        )
         gates += sla_gates
         notes += sla_notes
     console.rule("[bold]Host verification")

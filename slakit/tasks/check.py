@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from invoke import Collection
 from rich.console import Console
 
-from slakit import ansible, checks, credentials, envs
+from slakit import ansible, checks, credentials, envs, stack
 from slakit import preflight as preflight_checks
 from slakit.errors import GateFailed
 from slakit.gates import Gate
@@ -40,7 +40,11 @@ def smoke(c, env="lab", story=""):
     credentials.export(environment)
     spec = load_spec().select([s for s in story.split(",") if s] or None)
     _report(
-        [*checks.http_gates(environment, spec), checks.host_smoke_gate(environment, None)], "smoke"
+        [
+            *checks.http_gates(stack.load(environment), spec),
+            checks.host_smoke_gate(environment, None),
+        ],
+        "smoke",
     )
 
 
@@ -57,7 +61,9 @@ def sla(c, env="lab", story="", load_test=False):
     credentials.export(environment)
     spec = load_spec().select([s for s in story.split(",") if s] or None)
     outdir = environment.reports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    gates, notes = checks.sla_gates(environment, spec, outdir, load_test=load_test)
+    gates, notes = checks.sla_gates(
+        environment, stack.load(environment), spec, outdir, load_test=load_test
+    )
     for note in notes:
         print(note)
     print(f"reports: {outdir}/sla/")
