@@ -62,14 +62,24 @@ def test_a_replaced_worker_keeps_its_counts(redis_pair, start_service) -> None:
     victim = children(service.proc.pid)[0]
     os.kill(victim, signal.SIGKILL)  # gunicorn boots a replacement
 
+    seen: dict = {}
+
     def replaced() -> dict | None:
-        pids = children(service.proc.pid)
-        body = service.stats()
-        ok = victim not in pids and body["workers"] == 2 and body["workers_retired"] == 1
-        return body if ok else None
+        seen["workers"] = pids = children(service.proc.pid)
+        seen["stats"] = body = service.stats()
+        ok = victim not in pids and len(pids) == 2 and body["workers"] == 2
+        return body if ok and body["workers_retired"] >= 1 else None
 
     # a new worker builds the dataset before it answers: slow on a loaded machine
-    stats = wait_until(replaced, "a replacement worker", timeout=90)
+    try:
+        stats = wait_until(replaced, "a replacement worker", timeout=90)
+    except AssertionError as err:
+        last = seen.get("stats", {})
+        figures = {k: last.get(k) for k in ("workers", "workers_retired")}
+        raise AssertionError(
+            f"{err}; victim {victim}, workers now {seen.get('workers')}, stats {figures}\n"
+            f"service log tail:\n{service.log()[-3000:]}"
+        ) from None
     assert stats["requests"]["by_endpoint"][EXECUTIVE]["count"] == REQUESTS
 
 
