@@ -31,8 +31,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll `condition` until it returns something truthy; fail naming `what`."""
+def wait_until(
+    condition: Callable[[], Any],
+    what: str,
+    timeout: float = 20.0,
+    describe: Callable[[], str] | None = None,
+) -> Any:
+    """Poll `condition` until it returns something truthy; fail naming `what` and, when given,
+    what `describe()` says of the state it gave up on."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -43,7 +49,8 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -
         if result:
             return result
         time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what} (last error: {last_error})")
+    state = f"\n{describe()}" if describe else ""
+    raise AssertionError(f"gave up waiting for {what} (last error: {last_error}){state}")
 
 
 class RedisServer:

@@ -65,24 +65,25 @@ def test_a_replaced_worker_keeps_its_counts(redis_pair, start_service) -> None:
     victim = children(service.proc.pid)[0]
     os.kill(victim, signal.SIGKILL)  # gunicorn boots a replacement
 
-    seen: dict = {}
-
     def replaced() -> dict | None:
-        seen["workers"] = pids = children(service.proc.pid)
-        seen["stats"] = body = service.stats()
-        ok = victim not in pids and body["workers"] == 2 and body["workers_retired"] == 1
+        body = service.stats()
+        ok = (
+            victim not in children(service.proc.pid)
+            and body["workers"] == 2
+            and body["workers_retired"] == 1
+        )
         return body if ok else None
 
-    # a new worker builds the dataset before it answers: slow on a loaded machine
-    try:
-        stats = wait_until(replaced, "a replacement worker", timeout=90)
-    except AssertionError as err:
-        last = seen.get("stats", {})
-        figures = {k: last.get(k) for k in ("workers", "workers_retired")}
-        raise AssertionError(
-            f"{err}; victim {victim}, workers now {seen.get('workers')}, stats {figures}\n"
+    def state() -> str:
+        body = service.stats()
+        figures = {k: body.get(k) for k in ("workers", "workers_retired")}
+        return (
+            f"victim {victim}, workers now {children(service.proc.pid)}, stats {figures}\n"
             f"service log tail:\n{service.log()[-3000:]}"
-        ) from None
+        )
+
+    # the replacement builds its dataset (about a second) before it counts
+    stats = wait_until(replaced, "a replacement worker", timeout=30, describe=state)
     assert stats["requests"]["by_endpoint"][EXECUTIVE]["count"] == REQUESTS
 
 
