@@ -54,10 +54,11 @@ def command_env() -> dict[str, str]:
     return {**os.environ, **STRICT_ENV, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
 
 
-def inventory(env: Environment) -> dict[str, Any]:
+def inventory(env: Environment, limit: str = "") -> dict[str, Any]:
     """`ansible-inventory --list` for the environment (raw variables, vault decrypted)."""
     run = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", str(env.inventory), "--list"],
+        [str(BIN / "ansible-inventory"), "-i", str(env.inventory), "--list"]
+        + (["--limit", limit] if limit else []),
         capture_output=True,
         text=True,
         env=command_env(),
@@ -124,7 +125,12 @@ def playbook(
     return result
 
 
-def run_plays(inventory: str | Path, plays: list[dict[str, Any]], timeout: float = 600) -> dict:
+def run_plays(
+    inventory: str | Path,
+    plays: list[dict[str, Any]],
+    timeout: float = 600,
+    args: tuple[str, ...] = (),
+) -> dict:
     """Run throwaway plays with the JSON stdout callback; returns its parsed output.
 
     For probes and benches that read results back; the plays' own failures are in the
@@ -137,7 +143,7 @@ def run_plays(inventory: str | Path, plays: list[dict[str, Any]], timeout: float
         env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
         env.pop("ANSIBLE_FORCE_COLOR", None)
         run = subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", str(inventory), f.name],
+            [str(BIN / "ansible-playbook"), "-i", str(inventory), f.name, *args],
             capture_output=True,
             text=True,
             env=env,
@@ -151,3 +157,60 @@ def run_plays(inventory: str | Path, plays: list[dict[str, Any]], timeout: float
         raise SlakitError(
             f"ansible-playbook failed (rc {run.returncode}): {run.stderr.strip()[-300:]}"
         ) from None
+
+
+ROLES = ("host_tuning", "redis", "app", "loadbalancer")
+# Never published: secrets, values built from them, and internal (`__`) names.
+UNPUBLISHED = r"__|_password$|_secret$|^app_users$|_url$|_environment$|^app_release_dir$"
+RESOLVE_TAG = "slakit_resolve"
+
+
+def resolved_role_vars(inventory: str | Path, timeout: float = 300) -> dict[str, dict[str, Any]]:
+    """Every role variable of every host as Ansible resolves it for a play of that role.
+
+    One play over all hosts loads the four roles (defaults, vars, inventory, facts) and runs
+    none of their tasks: only the two tasks tagged RESOLVE_TAG run (`--skip-tags always`
+    also drops the roles' argument-spec checks). Secrets are never templated out.
+    """
+    names = (
+        "{{ query('ansible.builtin.varnames', '^(" + "|".join(ROLES) + ")_')"
+        f" | reject('search', '{UNPUBLISHED}') | list }}}}"
+    )
+    plays = [
+        {
+            "name": "Resolve role variables",
+            "hosts": "all",
+            "gather_facts": False,
+            "roles": list(ROLES),
+            "tasks": [
+                {"name": "Gather facts", "ansible.builtin.setup": {}, "tags": [RESOLVE_TAG]},
+                {
+                    "name": "Publish the resolved role variables",
+                    "vars": {"slakit_names": names},
+                    "ansible.builtin.debug": {
+                        "msg": "{{ dict(slakit_names | zip(query('ansible.builtin.vars', "
+                        "*slakit_names))) }}"
+                    },
+                    "tags": [RESOLVE_TAG],
+                },
+            ],
+        }
+    ]
+    out = run_plays(
+        inventory, plays, timeout, args=("--tags", RESOLVE_TAG, "--skip-tags", "always")
+    )
+    failed = [
+        f"{host}: {result.get('msg', 'failed')}"
+        for task in out["plays"][0]["tasks"]
+        for host, result in task["hosts"].items()
+        if result.get("failed") or result.get("unreachable")
+    ]
+    if failed:
+        raise SlakitError(f"resolving role variables failed: {failed[0]}")
+    # One entry per host and task: the strategy does not group hosts under one task.
+    return {
+        host: result["msg"]
+        for task in out["plays"][0]["tasks"]
+        if task["task"]["name"] == "Publish the resolved role variables"
+        for host, result in task["hosts"].items()
+    }

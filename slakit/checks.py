@@ -76,12 +76,12 @@ def host_smoke_gate(env: Environment, since: datetime | None) -> Gate:
 
 def verify_gate(env: Environment, junit: Path, limit: str = "", quiet: bool = True) -> Gate:
     result = verify.run(env, junit, limit=limit, quiet=quiet)
-    ran = result.tests - result.skipped
     return gate(
         "Host verification: testinfra",
-        result.passed,
-        f"{ran - result.failures}/{ran} passed ({result.skipped} skipped)",
-        detail=", ".join(result.failed_names[:3]) or f"pytest exit {result.returncode}",
+        result.passed_all,
+        result.summary(),
+        target="every planned check passes",
+        detail=result.problem(),
     )
 
 

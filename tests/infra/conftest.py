@@ -3,11 +3,18 @@
 Run from the project root:
     pytest tests/infra --hosts=ansible://all --ansible-inventory=inventories/<env>
 
-Expected values come from the inventory under test (`host.ansible.get_variables()`), falling
-back to the role's `defaults/main.yml`: never from a second copy kept in the tests. Values
-that the role resolves on the host (e.g. sizes from host memory) are read from the role's
-local facts file under /etc/ansible/facts.d/. Secrets are only ever templated inside Ansible
-(`ansible_task` with no_log): they never appear in an argv, a log or a test report.
+Expected values are the role variables as Ansible resolves them for each host (inventory,
+role defaults and vars, facts: `slakit.ansible.resolved_role_vars`, one play per run that
+runs none of the roles' tasks); never a copy kept in the tests, never a file or fact the
+role wrote. Actual values are read live where the service exposes them (CONFIG GET,
+/proc, `systemctl show`, ss, HAProxy's admin socket), else from the file the service
+loaded. Secrets are only ever templated inside Ansible (`ansible_task` with no_log): they
+never appear in an argv, a log or a test report.
+
+Each module (or test) names the inventory group it checks with `pytest.mark.group`; tests
+are generated only for the hosts of that group, so a run has no skip noise, and
+`--checks-plan FILE` writes how many checks each group has: the verify gate multiplies
+that by the group's hosts to know how many checks must pass (slakit/verify.py).
 """
 
 from __future__ import annotations
@@ -15,21 +22,63 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
+import re
+from collections import defaultdict
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from slakit.ansible import run_plays
+from slakit.ansible import resolved_role_vars, run_plays
 from slakit.errors import SlakitError
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = ROOT / "roles"
-# Template expressions in role defaults cannot be resolved here (no facts): callers fall back
-# to the role's local facts file for those.
-TEMPLATED = "{{"
+ALL = "all"
+
+
+# --- which tests run where -----------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--checks-plan",
+        default=None,
+        help="write {group: number of checks per host} as JSON to this file",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "group(name): the inventory group a check runs on")
+
+
+def item_group(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("group")
+    return marker.args[0] if marker else ALL
+
+
+def item_host(item: pytest.Item):
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("_testinfra_host") if callspec else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep each check only for the hosts of its group, and write the plan if asked."""
+    checks: dict[str, set[str]] = defaultdict(set)
+    keep, drop = [], []
+    for item in items:
+        group, host = item_group(item), item_host(item)
+        checks[group].add(f"{item.path.name}::{item.originalname}")
+        if host is None or group == ALL or group in groups(host):
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+    plan = config.getoption("--checks-plan")
+    if plan:
+        Path(plan).write_text(json.dumps({g: len(c) for g, c in sorted(checks.items())}))
 
 
 # --- who is the host under test -------------------------------------------------------------
@@ -49,10 +98,8 @@ def groups(host) -> set[str]:
     return set(inventory_vars(host).get("group_names", []))
 
 
-def require_group(host, group: str) -> None:
-    """Skip the test on hosts outside `group` (e.g. Redis tests on app hosts)."""
-    if group not in groups(host):
-        pytest.skip(f"{hostname(host)} is not in group {group}")
+def group_hosts(host, group: str) -> list[str]:
+    return list(inventory_vars(host).get("groups", {}).get(group, []))
 
 
 def in_container(host) -> bool:
@@ -63,40 +110,93 @@ def in_container(host) -> bool:
 
 
 @cache
-def role_defaults(role: str) -> dict[str, Any]:
-    return yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
+def _resolved(inventory: str) -> dict[str, dict[str, Any]]:
+    try:
+        return resolved_role_vars(inventory)
+    except SlakitError as err:
+        raise AssertionError(str(err)) from err
 
 
-def expected_var(host, role: str, name: str) -> Any:
-    """Inventory value of `name` for this host, else the role default (may be templated)."""
-    variables = inventory_vars(host)
-    if name in variables:
-        return variables[name]
-    return role_defaults(role).get(name)
+def resolved(host) -> dict[str, Any]:
+    """This host's role variables as Ansible resolves them."""
+    inventory = host.backend.ansible_inventory or str(ROOT / "inventories" / "lab")
+    every = _resolved(str(inventory))
+    assert hostname(host) in every, f"{hostname(host)}: no resolved role variables"
+    return every[hostname(host)]
 
 
-def is_templated(value: Any) -> bool:
-    return isinstance(value, str) and TEMPLATED in value
+def resolved_of(host, other: str) -> dict[str, Any]:
+    """Another host's resolved role variables (e.g. a Redis host's, seen from an app host)."""
+    resolved(host)
+    inventory = host.backend.ansible_inventory or str(ROOT / "inventories" / "lab")
+    return _resolved(str(inventory))[other]
+
+
+def expected(host, name: str) -> Any:
+    """The resolved value of the role variable `name` on this host."""
+    variables = resolved(host)
+    assert name in variables, f"{hostname(host)}: role variable {name} is not defined"
+    return variables[name]
 
 
 def local_fact(host, name: str) -> dict[str, Any]:
-    """/etc/ansible/facts.d/<name>.fact (JSON) written by the role `name`."""
+    """/etc/ansible/facts.d/<name>.fact (JSON): what the role published, for contract checks."""
     path = f"/etc/ansible/facts.d/{name}.fact"
     fact = host.file(path)
     assert fact.exists, f"{hostname(host)}: {path} missing (has the {name} role run here?)"
     return json.loads(fact.content_string)
 
 
-def mismatch(host, key: str, expected: Any, actual: Any) -> str:
+def mismatch(host, key: str, want: Any, actual: Any) -> str:
     """One line naming host, key, expected and actual value."""
-    return f"{hostname(host)}: {key}: expected {expected!r}, actual {actual!r}"
+    return f"{hostname(host)}: {key}: expected {want!r}, actual {actual!r}"
 
 
 def assert_no_mismatches(problems: list[str]) -> None:
     assert not problems, "\n".join(problems)
 
 
+def unit_properties(host, unit: str, names: list[str]) -> dict[str, str]:
+    """`systemctl show` properties of a unit, as systemd loaded them."""
+    args = " ".join(f"-p {n}" for n in names)
+    out = host.check_output(f"systemctl show {unit} {args}")
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def check_unit_hardening(host, unit: str, want: dict[str, str]) -> list[str]:
+    """One mismatch per hardening property whose loaded value differs from `want`."""
+    have = unit_properties(host, unit, list(want))
+    return [
+        mismatch(host, f"{unit} {name}", value, have.get(name))
+        for name, value in want.items()
+        if have.get(name) != value
+    ]
+
+
+def exposure(host, unit: str) -> float:
+    """systemd-analyze security's overall exposure score of a unit."""
+    out = host.check_output(f"systemd-analyze security {unit} --no-pager | tail -1")
+    match = re.search(r"exposure level for \S+: (\d+\.\d+)", out)
+    assert match, f"{hostname(host)}: {unit}: no exposure score in {out!r}"
+    return float(match.group(1))
+
+
 # --- processes and limits -------------------------------------------------------------------
+
+
+def unit_listeners(host, unit: str) -> dict[str, int]:
+    """{"address:port": listen queue} of the TCP sockets a unit listens on.
+
+    From `ss -e`: the socket's cgroup names the unit, visible even where another user's (or a
+    chrooted process's) /proc entries are not.
+    """
+    found = {}
+    for line in host.check_output("ss -Htlne").splitlines():
+        fields = line.split()
+        cgroup = re.search(r"cgroup:(\S+)", line)
+        if cgroup and cgroup.group(1).rsplit("/", 1)[-1] == unit:
+            found[fields[3].replace("[", "").replace("]", "")] = int(fields[2])
+    return found
 
 
 def running_units(host, patterns: list[str]) -> list[str]:

@@ -1,48 +1,101 @@
 """app: the unit, its master and workers, releases, the environment file, the listener.
 
-Expected values: the inventory's app_* variables, else the role defaults; values the role
-computes on the host (worker count from CPUs, timeouts) are read from the gunicorn config it
-rendered there, which is the file the running master read.
+Expected values: the app_* variables as Ansible resolves them for the host (the worker count
+from its CPUs, the backlog from the somaxconn host_tuning applies). Actual values: the live
+processes and listeners, `systemctl show`, and the gunicorn config file the master read.
 """
 
 from __future__ import annotations
 
+import ast
 import json
-import re
 
 import pytest
-from conftest import expected_var, hostname, is_templated, require_group, unit_pids
+from conftest import (
+    assert_no_mismatches,
+    check_unit_hardening,
+    expected,
+    exposure,
+    hostname,
+    mismatch,
+    unit_listeners,
+    unit_pids,
+    unit_properties,
+)
 
-ROLE = "app"
+pytestmark = pytest.mark.group("app")
 MAX_EXPOSURE = 2.0  # systemd-analyze security goal for the app unit (role README)
+HARDENING = {
+    "NoNewPrivileges": "yes",
+    "CapabilityBoundingSet": "",
+    "AmbientCapabilities": "",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "DevicePolicy": "closed",
+    "ProtectKernelTunables": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectKernelLogs": "yes",
+    "ProtectControlGroups": "yes",
+    "ProtectClock": "yes",
+    "ProtectHostname": "yes",
+    "ProtectProc": "invisible",
+    "ProcSubset": "pid",
+    "PrivateIPC": "yes",
+    "KeyringMode": "private",
+    "RestrictNamespaces": "yes",
+    "RestrictRealtime": "yes",
+    "RestrictSUIDSGID": "yes",
+    "LockPersonality": "yes",
+    "MemoryDenyWriteExecute": "yes",
+    "RemoveIPC": "yes",
+    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+    "SystemCallArchitectures": "native",
+    "UMask": "0077",
+}
+# The gunicorn settings the role sets, each from its role variable.
+GUNICORN = {
+    "workers": "app_workers",
+    "worker_class": "app_worker_class",
+    "backlog": "app_backlog",
+    "keepalive": "app_keepalive",
+    "timeout": "app_timeout",
+    "graceful_timeout": "app_graceful_timeout",
+    "max_requests": "app_max_requests",
+    "max_requests_jitter": "app_max_requests_jitter",
+    "forwarded_allow_ips": "app_forwarded_allow_ips",
+    "loglevel": "app_loglevel",
+}
 
 
 @pytest.fixture
 def app(host):
-    require_group(host, "app")
-    name = expected_var(host, ROLE, "app_name")
-    assert not is_templated(name), "app_name must be a plain string"
-    root = expected_var(host, ROLE, "app_root")
-    root = f"/opt/{name}" if is_templated(root) else root
-    user = expected_var(host, ROLE, "app_user")
-    user = name if is_templated(user) else user
-    env_file = expected_var(host, ROLE, "app_env_file")
-    env_file = f"/etc/{name}/{name}.env" if is_templated(env_file) else env_file
+    name = expected(host, "app_name")
     return {
         "name": name,
         "unit": f"{name}.service",
-        "root": root,
-        "user": user,
-        "env_file": env_file,
-        "conf": f"/etc/{name}/gunicorn.conf.py",
+        "root": expected(host, "app_root"),
+        "user": expected(host, "app_user"),
+        "env_file": expected(host, "app_env_file"),
+        "conf": f"{expected(host, 'app_config_dir')}/gunicorn.conf.py",
+        "port": int(expected(host, "app_port")),
     }
 
 
-def gunicorn_setting(host, app, key: str) -> str:
-    text = host.file(app["conf"]).content_string
-    match = re.search(rf"^{key} = (.+)$", text, re.M)
-    assert match, f"{hostname(host)}: {key} missing from {app['conf']}"
-    return match.group(1).strip().strip('"')
+def gunicorn_settings(host, app) -> dict[str, object]:
+    """The top-level `name = literal` settings of the gunicorn config on the host."""
+    tree = ast.parse(host.file(app["conf"]).content_string)
+    settings: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                try:
+                    settings[target.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    continue
+    return settings
 
 
 def test_unit_enabled_and_running(host, app):
@@ -52,40 +105,62 @@ def test_unit_enabled_and_running(host, app):
 
 
 def test_unit_settings(host, app):
-    show = host.check_output(
-        f"systemctl show {app['unit']} -p Type -p KillMode -p User -p TimeoutStopUSec "
-        "-p ExecReload -p EnvironmentFiles -p WorkingDirectory -p ExecStart"
-    )
-    props = dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
-    assert props["Type"] == "notify"
-    assert props["KillMode"] == "mixed"
-    assert props["User"] == app["user"]
-    assert "kill" in props["ExecReload"] and "-HUP" in props["ExecReload"]
-    assert app["env_file"] in props["EnvironmentFiles"]
-    assert f"--chdir {app['root']}/current" in props["ExecStart"]
-    graceful = int(gunicorn_setting(host, app, "graceful_timeout"))
-    stop = props["TimeoutStopUSec"]
-    seconds = int(stop[:-1]) if stop.endswith("s") else 60 * int(stop.split("min")[0])
-    assert seconds > graceful, f"TimeoutStopSec {stop} must exceed graceful_timeout {graceful}s"
+    """The unit as systemd loaded it: notify, mixed kill, the app user, reload by HUP."""
+    names = ["Type", "KillMode", "User", "TimeoutStopUSec", "ExecReload", "EnvironmentFiles"]
+    props = unit_properties(host, app["unit"], [*names, "WorkingDirectory", "ExecStart"])
+    current = f"{app['root']}/current"
+    want = {
+        "Type": "notify",
+        "KillMode": "mixed",
+        "User": app["user"],
+        "WorkingDirectory": current,
+        "TimeoutStopUSec": f"{int(expected(host, 'app_stop_timeout'))}s",
+    }
+    problems = [
+        mismatch(host, f"{app['unit']} {k}", v, props.get(k))
+        for k, v in want.items()
+        if props.get(k) != v
+    ]
+    if not ("kill" in props["ExecReload"] and "-HUP" in props["ExecReload"]):
+        problems.append(mismatch(host, "ExecReload", "kill -HUP $MAINPID", props["ExecReload"]))
+    if app["env_file"] not in props["EnvironmentFiles"]:
+        problems.append(
+            mismatch(host, "EnvironmentFiles", app["env_file"], props["EnvironmentFiles"])
+        )
+    if f"--chdir {current}" not in props["ExecStart"]:
+        problems.append(mismatch(host, "ExecStart", f"--chdir {current}", props["ExecStart"]))
+    assert_no_mismatches(problems)
+
+
+def test_gunicorn_settings(host, app):
+    """Every gunicorn setting the role sets, in the config the master read."""
+    settings = gunicorn_settings(host, app)
+    problems = [
+        mismatch(host, f"gunicorn {key}", expected(host, var), settings.get(key))
+        for key, var in GUNICORN.items()
+        if str(settings.get(key)) != str(expected(host, var))
+    ]
+    bind = [f"{expected(host, 'app_bind_host')}:{app['port']}"]
+    if settings.get("bind") != bind:
+        problems.append(mismatch(host, "gunicorn bind", bind, settings.get("bind")))
+    assert_no_mismatches(problems)
 
 
 def test_master_and_workers(host, app):
-    """The master and exactly `workers` uvicorn workers, all under the app user."""
-    workers = int(gunicorn_setting(host, app, "workers"))
-    assert gunicorn_setting(host, app, "worker_class") == "uvicorn_worker.UvicornWorker"
+    """The master and exactly app_workers live uvicorn workers, all under the app user."""
+    workers = int(expected(host, "app_workers"))
     master = int(host.check_output(f"systemctl show -p MainPID --value {app['unit']}"))
     assert master > 0
-    pids = unit_pids(host, app["unit"])
     uid = host.user(app["user"]).uid
     rows = {}
-    for pid in pids:
+    for pid in unit_pids(host, app["unit"]):
         out = host.run(f"ps -o uid=,ppid=,args= -p {pid}")
         if out.rc == 0 and out.stdout.strip():
             puid, ppid, args = out.stdout.split(None, 2)
             rows[pid] = (int(puid), int(ppid), args)
     children = [p for p, (_, ppid, _) in rows.items() if ppid == master]
-    assert len(children) == workers, (
-        f"{hostname(host)}: {len(children)} workers under master {master}, config says {workers}"
+    assert len(children) == workers, mismatch(
+        host, "gunicorn workers (live)", workers, len(children)
     )
     wrong = {p: r[0] for p, r in rows.items() if r[0] != uid}
     assert not wrong, f"{hostname(host)}: processes not run by {app['user']} (uid {uid}): {wrong}"
@@ -104,8 +179,9 @@ def test_current_points_to_newest_release(host, app):
     )
     newest = max((line.split() for line in listing.splitlines()), key=lambda x: float(x[0]))[1]
     assert newest == target, f"{hostname(host)}: current -> {target}, newest release is {newest}"
-    keep = expected_var(host, ROLE, "app_keep_releases")
-    assert len(listing.splitlines()) <= int(keep)
+    keep = int(expected(host, "app_keep_releases"))
+    releases = len(listing.splitlines())
+    assert releases <= keep, mismatch(host, "releases kept", f"<= {keep}", releases)
     revision = host.file(f"{target}/REVISION").content_string
     assert f"release: {target.rsplit('/', 1)[1]}" in revision
 
@@ -113,40 +189,35 @@ def test_current_points_to_newest_release(host, app):
 def test_env_file_mode_and_owner(host, app):
     env = host.file(app["env_file"])
     assert env.exists
-    assert env.mode == 0o600, f"{app['env_file']} mode {oct(env.mode)}"
-    assert env.user == app["user"]
+    actual = (env.user, env.mode)
+    assert actual == (app["user"], 0o600), mismatch(
+        host, f"{app['env_file']} owner, mode", (app["user"], 0o600), actual
+    )
     keys = {
         line.split("=", 1)[0]
         for line in env.content_string.splitlines()
         if "=" in line and not line.startswith("#")
     }
-    expected = {
-        "REDIS_URL",
-        "REDIS_PERSIST_URL",
-        "SLAKIT_TOKEN_SECRET",
-        "SLAKIT_USERS",
-        "SLAKIT_STATS_DIR",
-    }
-    assert expected <= keys, f"missing {sorted(expected - keys)}"
+    want = {"REDIS_URL", "REDIS_PERSIST_URL", "SLAKIT_TOKEN_SECRET", "SLAKIT_USERS"}
+    assert want <= keys, f"{hostname(host)}: {app['env_file']} lacks {sorted(want - keys)}"
 
 
-def test_listens_on_app_port(host, app):
-    bind = gunicorn_setting(host, app, "bind").strip("[]").strip('"')
-    address, port = bind.rsplit(":", 1)
-    assert host.socket(f"tcp://{address}:{port}").is_listening
-    # ss -e: the socket's cgroup, visible even where another user's /proc is not.
-    listeners = host.check_output(f"ss -Htlne 'sport = :{port}'").splitlines()
-    owners = {re.search(r"cgroup:(\S+)", line).group(1).rsplit("/", 1)[-1] for line in listeners}
-    assert owners == {app["unit"]}, f"{hostname(host)}: port {port} held by {owners}"
+def test_listens_where_configured(host, app):
+    """gunicorn listens on app_bind_host:app_port with its backlog capped by somaxconn."""
+    bind = expected(host, "app_bind_host")
+    somaxconn = int(host.file("/proc/sys/net/core/somaxconn").content_string)
+    backlog = min(int(expected(host, "app_backlog")), somaxconn)
+    seen = unit_listeners(host, app["unit"])
+    want = {f"{bind}:{app['port']}": backlog}
+    assert seen == want, mismatch(host, f"{app['unit']} listeners", want, seen)
 
 
 def test_health_answers_from_every_worker(host, app):
-    port = gunicorn_setting(host, app, "bind").rsplit(":", 1)[1].strip('"]')
     probe = (
         "import json, urllib.request\n"
         "seen = set()\n"
         "for _ in range(40):\n"
-        f"    url = 'http://127.0.0.1:{port}/api/v1/health'\n"
+        f"    url = 'http://127.0.0.1:{app['port']}{expected(host, 'app_health_path')}'\n"
         "    with urllib.request.urlopen(url, timeout=5) as r:\n"
         "        assert r.status == 200\n"
         "        seen.add(json.load(r)['pid'])\n"
@@ -156,26 +227,11 @@ def test_health_answers_from_every_worker(host, app):
     assert json.loads(out), "no health answer"
 
 
-def test_systemd_security_exposure(host, app):
-    out = host.check_output(f"systemd-analyze security {app['unit']} --no-pager | tail -1")
-    match = re.search(r"exposure level for \S+: (\d+\.\d+)", out)
-    assert match, out
-    assert float(match.group(1)) <= MAX_EXPOSURE, out
-
-
-def test_listen_backlog_follows_somaxconn(host, app):
-    """gunicorn's listen queue (ss Send-Q) is its backlog setting, capped by somaxconn."""
-    backlog = int(gunicorn_setting(host, app, "backlog"))
-    somaxconn = int(host.file("/proc/sys/net/core/somaxconn").content_string)
-    port = gunicorn_setting(host, app, "bind").strip("[]").strip('"').rsplit(":", 1)[1]
-    queues = {
-        int(line.split()[2])
-        for line in host.check_output(f"ss -Hltn 'sport = :{port}'").splitlines()
-    }
-    expected = min(backlog, somaxconn)
-    assert queues == {expected}, (
-        f"{hostname(host)}: gunicorn listen backlog: expected {expected}, actual {queues}"
-    )
-    assert backlog >= somaxconn, (
-        f"{hostname(host)}: gunicorn backlog {backlog} is below net.core.somaxconn {somaxconn}"
-    )
+def test_unit_hardening(host, app):
+    """Each hardening directive of the app unit, as systemd loaded it, and the overall score."""
+    want = HARDENING | {"ReadWritePaths": f"{app['root']}/shared"}
+    problems = check_unit_hardening(host, app["unit"], want)
+    score = exposure(host, app["unit"])
+    if score > MAX_EXPOSURE:
+        problems.append(mismatch(host, f"{app['unit']} exposure", f"<= {MAX_EXPOSURE}", score))
+    assert_no_mismatches(problems)

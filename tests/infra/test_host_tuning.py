@@ -1,6 +1,6 @@
 """host_tuning: every sysctl key and open-file limit the role sets, on every host.
 
-Expected values: the inventory's host_tuning_* variables, else the role defaults. Inside a
+Expected values: the host_tuning_* variables as Ansible resolves them for the host. Inside a
 container host-level keys are never written: they must be recorded as skipped instead, and
 the open-file limit is capped at the container's ceiling (PID 1's hard limit).
 """
@@ -12,18 +12,17 @@ import re
 import pytest
 from conftest import (
     assert_no_mismatches,
-    expected_var,
+    expected,
     groups,
     in_container,
     local_fact,
     mismatch,
     pid1_nofile_hard,
     process_limits,
-    running_units,
     unit_pids,
 )
 
-ROLE = "host_tuning"
+pytestmark = pytest.mark.group("all")
 
 
 def _norm(value) -> str:
@@ -36,28 +35,23 @@ def _global(key: str, global_keys: list[str]) -> bool:
 
 def expected_sysctl(host) -> dict[str, str]:
     """The keys the role applies on this host, merged exactly as the role documents."""
-    keys = dict(expected_var(host, ROLE, "host_tuning_sysctl") or {})
-    keys.update(expected_var(host, ROLE, "host_tuning_sysctl_extra") or {})
-    if expected_var(host, ROLE, "host_tuning_redis_group") in groups(host):
-        keys.update(expected_var(host, ROLE, "host_tuning_sysctl_redis") or {})
+    keys = dict(expected(host, "host_tuning_sysctl"))
+    keys.update(expected(host, "host_tuning_sysctl_extra"))
+    if expected(host, "host_tuning_redis_group") in groups(host):
+        keys.update(expected(host, "host_tuning_sysctl_redis"))
     return {k: _norm(v) for k, v in keys.items()}
 
 
-def expected_nofile(host) -> tuple[int, int]:
-    soft = int(expected_var(host, ROLE, "host_tuning_nofile"))
-    hard_var = expected_var(host, ROLE, "host_tuning_nofile_hard")
-    hard = soft if hard_var is None or "{{" in str(hard_var) else int(hard_var)
-    if in_container(host):
-        ceiling = pid1_nofile_hard(host)
-        return min(soft, ceiling), min(hard, ceiling)
-    return soft, hard
+def capped(host, limit) -> int:
+    """An open-file limit as a container can grant it (PID 1's hard limit is the ceiling)."""
+    return min(int(limit), pid1_nofile_hard(host)) if in_container(host) else int(limit)
 
 
 def test_sysctl_keys_hold(host):
     """Every applied key reads its configured value live and is in the role's sysctl file."""
-    global_keys = expected_var(host, ROLE, "host_tuning_global_keys")
+    global_keys = expected(host, "host_tuning_global_keys")
     container = in_container(host)
-    path = expected_var(host, ROLE, "host_tuning_sysctl_file")
+    path = expected(host, "host_tuning_sysctl_file")
     file_lines = {}
     for line in host.file(path).content_string.splitlines():
         if "=" in line and not line.lstrip().startswith("#"):
@@ -80,28 +74,27 @@ def test_sysctl_keys_hold(host):
 
 def test_host_level_keys_reported_in_container(host):
     """In a container, host-level keys are recorded as skipped (for the readiness report)."""
-    fact = local_fact(host, ROLE)
-    global_keys = expected_var(host, ROLE, "host_tuning_global_keys")
+    fact = local_fact(host, "host_tuning")
+    global_keys = expected(host, "host_tuning_global_keys")
     wanted = expected_sysctl(host)
-    if not in_container(host):
-        assert fact["skipped"] == {}, f"{host.backend.get_hostname()}: skipped {fact['skipped']}"
-        return
-    skipped = {k for k in wanted if _global(k, global_keys)}
+    skipped = {k for k in wanted if _global(k, global_keys)} if in_container(host) else set()
     assert set(fact["skipped"]) == skipped, mismatch(
         host, "host_tuning.fact skipped", sorted(skipped), sorted(fact["skipped"])
     )
-    assert fact["skipped_reason"] == "host-level, skipped in container"
+    if skipped:
+        assert fact["skipped_reason"] == "host-level, skipped in container"
 
 
 def test_nofile_configured(host):
     """systemd's DefaultLimitNOFILE and the pam_limits file carry the open-file limit."""
-    soft, hard = expected_nofile(host)
+    soft = capped(host, expected(host, "host_tuning_nofile"))
+    hard = capped(host, expected(host, "host_tuning_nofile_hard"))
     problems = []
     for prop, want in (("DefaultLimitNOFILESoft", soft), ("DefaultLimitNOFILE", hard)):
         actual = host.check_output(f"systemctl show -p {prop} --value").strip()
         if actual != str(want):
             problems.append(mismatch(host, f"systemd {prop}", want, actual))
-    limits = host.file(expected_var(host, ROLE, "host_tuning_limits_file")).content_string
+    limits = host.file(expected(host, "host_tuning_limits_file")).content_string
     for who in ("*", "root"):
         for kind, want in (("soft", soft), ("hard", hard)):
             pattern = rf"^{re.escape(who)}\s+{kind}\s+nofile\s+{want}\s*$"
@@ -110,18 +103,30 @@ def test_nofile_configured(host):
     assert_no_mismatches(problems)
 
 
+def managed_units(host) -> dict[str, int]:
+    """Every service the roles start on this host, with the open-file limit its role sets."""
+    host_groups = groups(host)
+    units: dict[str, int] = {}
+    if "redis" in host_groups:
+        for instance in expected(host, "redis_instances"):
+            units[f"redis@{instance['name']}.service"] = expected(host, "redis_limit_nofile")
+    if "app" in host_groups:
+        units[f"{expected(host, 'app_name')}.service"] = expected(host, "app_nofile")
+    if "lb" in host_groups:
+        units["haproxy.service"] = expected(host, "loadbalancer_nofile")
+    return {unit: capped(host, limit) for unit, limit in units.items()}
+
+
 def test_running_processes_open_file_limit(host):
-    """The effective limit of every running managed process (/proc/<pid>/limits)."""
-    patterns = expected_var(host, ROLE, "host_tuning_verify_units")
-    units = running_units(host, patterns)
-    if not units:
-        pytest.skip(f"no running unit matches {patterns}")
-    soft, _hard = expected_nofile(host)
+    """The effective limit of every process of every service the roles start."""
+    units = managed_units(host)
     problems = []
-    for unit in units:
-        for pid in unit_pids(host, unit):
-            limits = process_limits(host, pid)
-            actual = limits.get("Max open files", ("?", "?"))
+    for unit, soft in units.items():
+        pids = unit_pids(host, unit)
+        if not pids:
+            problems.append(mismatch(host, f"{unit} processes", "running", "none"))
+        for pid in pids:
+            actual = process_limits(host, pid).get("Max open files", ("?", "?"))
             what = f"{unit} pid {pid} open files"
             if actual[0] != str(soft):
                 problems.append(mismatch(host, f"{what} (soft)", soft, actual[0]))

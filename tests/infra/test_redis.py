@@ -1,11 +1,11 @@
 """redis: every instance provisioned, listening where configured, authenticated, persistent.
 
 Runs on hosts of the `redis` group (and, for the app user's view, on `app` hosts). Expected
-values: the inventory's redis_* variables, else the role defaults; values the role resolves
-on the host (maxmemory sized from host memory, the bind address) come from its local facts
-file /etc/ansible/facts.d/redis.fact. Admin commands run on the Redis host with
-`redis-cli --user admin` and REDISCLI_AUTH from the root-only env file the role writes:
-no password in any argv. The app user's password is templated inside Ansible only.
+values: the redis_* variables as Ansible resolves them for the host (instances, memory caps
+from host memory, bind addresses from facts). Actual values: CONFIG GET as the admin user,
+`systemctl show`, ss and the files on the host. Admin commands run on the Redis host with
+`redis-cli --user admin` and REDISCLI_AUTH from the root-only env file the role writes: no
+password in any argv. The app user's password is templated inside Ansible only.
 """
 
 from __future__ import annotations
@@ -15,37 +15,79 @@ import time
 import uuid
 
 import pytest
-import testinfra
 from conftest import (
     ansible_inventory,
     ansible_task,
     assert_no_mismatches,
-    expected_var,
+    check_unit_hardening,
+    expected,
+    group_hosts,
     hostname,
-    inventory_vars,
-    is_templated,
-    local_fact,
     mismatch,
-    require_group,
+    resolved_of,
+    unit_properties,
 )
 
-ROLE = "redis"
+from slakit.verify import NOT_APPLICABLE
+
+pytestmark = pytest.mark.group("redis")
 TEST_DB = 15  # tests write only here (the app uses 5 and 6)
 MIB = 1024 * 1024
+# systemd's spelling of the special IPAddressAllow words (systemd.resource-control(5)).
+IP_WORDS = {
+    "any": {"0.0.0.0/0", "::/0"},
+    "localhost": {"127.0.0.0/8", "::1/128"},
+    "link-local": {"169.254.0.0/16", "fe80::/64"},
+    "multicast": {"224.0.0.0/4", "ff00::/8"},
+}
+# The unit's hardening (role README): each directive as `systemctl show` reports it.
+HARDENING = {
+    "NoNewPrivileges": "yes",
+    "CapabilityBoundingSet": "",
+    "AmbientCapabilities": "",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "DevicePolicy": "closed",
+    "ProtectClock": "yes",
+    "ProtectControlGroups": "yes",
+    "ProtectHostname": "yes",
+    "ProtectKernelLogs": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectKernelTunables": "yes",
+    "ProtectProc": "invisible",
+    "ProcSubset": "pid",
+    "PrivateIPC": "yes",
+    "RemoveIPC": "yes",
+    "KeyringMode": "private",
+    "LockPersonality": "yes",
+    "MemoryDenyWriteExecute": "yes",
+    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+    "RestrictNamespaces": "yes",
+    "RestrictRealtime": "yes",
+    "RestrictSUIDSGID": "yes",
+    "SystemCallArchitectures": "native",
+    "UMask": "0077",
+    "NoExecPaths": "/",
+    "ExecPaths": "/usr/bin/redis-server /usr/lib /lib",
+}
+# Denied by `SystemCallFilter=~@privileged @resources`; `read` proves the list was read.
+SYSCALLS_DENIED = ("mount", "reboot", "setrlimit", "setpriority")
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
 def instances(host) -> list[dict]:
-    """Instances as the role resolved them (fact), checked against the inventory elsewhere."""
-    return list(local_fact(host, ROLE)["instances"].values())
+    """redis_instances as Ansible resolves them for this host."""
+    return list(expected(host, "redis_instances"))
 
 
 def admin_cli(host, port: int, *args: str, db: int | None = None, stdin_cmds: str = ""):
     """redis-cli as the admin user on the Redis host; the password comes from the env file."""
-    env_file = expected_var(host, ROLE, "redis_admin_env_file")
-    user = expected_var(host, ROLE, "redis_admin_user")
+    env_file = expected(host, "redis_admin_env_file")
+    user = expected(host, "redis_admin_user")
     cmd = f"redis-cli --no-auth-warning --user {shlex.quote(user)} -p {port}"
     if db is not None:
         cmd += f" -n {db}"
@@ -83,39 +125,56 @@ def wait_ready(host, port: int, timeout: float = 30) -> None:
     raise AssertionError(f"{hostname(host)}: port {port} not answering PING after {timeout}s")
 
 
+def expected_directives(host, inst: dict) -> dict[str, str]:
+    """Every directive the role sets for an instance, as CONFIG GET spells it."""
+    persistent = inst["persistence"] == "aof_rdb"
+    data_dir = f"{expected(host, 'redis_data_root')}/{inst['name']}"
+    want = {
+        "port": str(inst["port"]),
+        "bind": " ".join(expected(host, "redis_bind_addresses")),
+        "protected-mode": "yes" if expected(host, "redis_protected_mode") else "no",
+        "tcp-backlog": str(expected(host, "redis_tcp_backlog")),
+        "tcp-keepalive": str(expected(host, "redis_tcp_keepalive")),
+        "timeout": str(expected(host, "redis_timeout")),
+        "maxclients": str(expected(host, "redis_maxclients")),
+        "supervised": "systemd",
+        "daemonize": "no",
+        "loglevel": str(expected(host, "redis_loglevel")),
+        "databases": str(inst.get("databases", 16)),
+        "dir": data_dir,
+        "maxmemory": str(int(inst.get("maxmemory_mb", 0)) * MIB),
+        "maxmemory-policy": inst.get("maxmemory_policy", "noeviction"),
+        "appendonly": "yes" if persistent else "no",
+        "save": expected(host, "redis_rdb_save") if persistent else "",
+    }
+    if persistent:
+        want |= {
+            "appendfsync": expected(host, "redis_aof_fsync"),
+            "dbfilename": "dump.rdb",
+            "rdbcompression": "yes",
+            "rdbchecksum": "yes",
+            "stop-writes-on-bgsave-error": "yes",
+            "appendfilename": "appendonly.aof",
+            "appenddirname": "appendonlydir",
+            "aof-use-rdb-preamble": "yes",
+        }
+    want |= {str(k): str(v) for k, v in (inst.get("settings") or {}).items()}
+    return want
+
+
 # --- provisioning ----------------------------------------------------------------------------
 
 
-def test_instances_match_inventory(host):
-    """The instances on the host are exactly redis_instances (inventory, else role defaults)."""
-    require_group(host, "redis")
-    fact = local_fact(host, ROLE)["instances"]
-    problems = []
-    wanted = expected_var(host, ROLE, "redis_instances")
-    if sorted(i["name"] for i in wanted) != sorted(fact):
-        problems.append(
-            mismatch(host, "instances", sorted(i["name"] for i in wanted), sorted(fact))
-        )
-    for want in wanted:
-        have = fact.get(want["name"], {})
-        for field in ("port", "persistence", "maxmemory_policy", "maxmemory_mb", "databases"):
-            literal = field in want and not is_templated(want[field])
-            if literal and str(have.get(field)) != str(want[field]):
-                key = f"{want['name']}.{field}"
-                problems.append(mismatch(host, key, want[field], have.get(field)))
-    assert_no_mismatches(problems)
-
-
-def test_units_enabled_and_running(host):
-    require_group(host, "redis")
-    problems = []
-    for inst in instances(host):
-        unit = host.service(f"redis@{inst['name']}")
-        if not unit.is_enabled:
-            problems.append(mismatch(host, f"redis@{inst['name']} enabled", True, False))
-        if not unit.is_running:
-            problems.append(mismatch(host, f"redis@{inst['name']} running", True, False))
-    distro = expected_var(host, ROLE, "redis_distro_unit")
+def test_units_match_inventory(host):
+    """Exactly one enabled, running redis@<name> per resolved instance; the distro unit masked."""
+    wanted = sorted(f"redis@{i['name']}.service" for i in instances(host))
+    out = host.check_output("systemctl list-units 'redis@*' --plain --no-legend --no-pager")
+    running = sorted(line.split()[0] for line in out.splitlines() if " running" in line)
+    problems = [] if running == wanted else [mismatch(host, "running units", wanted, running)]
+    for unit in wanted:
+        if not host.service(unit).is_enabled:
+            problems.append(mismatch(host, f"{unit} enabled", True, False))
+    distro = expected(host, "redis_distro_unit")
     state = host.run(f"systemctl is-enabled {distro}").stdout.strip()
     if state != "masked":
         problems.append(mismatch(host, f"{distro} is-enabled", "masked", state))
@@ -126,20 +185,15 @@ def test_units_enabled_and_running(host):
 
 def test_listening_only_where_configured(host):
     """Each port listens on exactly the bind addresses, with the backlog raised by somaxconn."""
-    require_group(host, "redis")
-    fact = local_fact(host, ROLE)
-    bind = expected_var(host, ROLE, "redis_bind_addresses")
-    if any(is_templated(b) for b in bind):
-        bind = fact["bind"]
+    bind = expected(host, "redis_bind_addresses")
     somaxconn = int(host.check_output("sysctl -n net.core.somaxconn"))
-    backlog = min(int(fact["tcp_backlog"]), somaxconn)
+    backlog = min(int(expected(host, "redis_tcp_backlog")), somaxconn)
     listening: dict[int, dict[str, int]] = {}
     for line in host.check_output("ss -ltnH").splitlines():
         _state, _recv, send_q, local, *_ = line.split()
         addr, _, port = local.rpartition(":")
         listening.setdefault(int(port), {})[addr.strip("[]")] = int(send_q)
     problems = []
-    assert "127.0.0.1" in bind, mismatch(host, "redis_bind_addresses", "includes 127.0.0.1", bind)
     for inst in instances(host):
         port = int(inst["port"])
         seen = listening.get(port, {})
@@ -153,33 +207,61 @@ def test_listening_only_where_configured(host):
 
 
 def test_live_config_values(host):
-    """CONFIG GET (admin user) returns what the inventory/role asked for."""
-    require_group(host, "redis")
-    fact = local_fact(host, ROLE)
-    fsync = expected_var(host, ROLE, "redis_aof_fsync")
-    save = expected_var(host, ROLE, "redis_rdb_save")
+    """CONFIG GET (admin user) returns every directive the role sets, as resolved."""
     problems = []
     for inst in instances(host):
-        port = int(inst["port"])
-        persistent = inst["persistence"] == "aof_rdb"
-        want = {
-            "port": str(port),
-            "bind": " ".join(fact["bind"]),
-            "protected-mode": "yes",
-            "maxmemory": str(int(inst.get("maxmemory_mb", 0)) * MIB),
-            "maxmemory-policy": inst.get("maxmemory_policy", "noeviction"),
-            "databases": str(inst.get("databases", 16)),
-            "tcp-backlog": str(fact["tcp_backlog"]),
-            "maxclients": str(expected_var(host, ROLE, "redis_maxclients")),
-            "appendonly": "yes" if persistent else "no",
-            "save": save if persistent else "",
-        }
-        if persistent:
-            want["appendfsync"] = fsync
-        for name, value in want.items():
-            actual = config_get(host, port, name)
+        for name, value in expected_directives(host, inst).items():
+            actual = config_get(host, int(inst["port"]), name)
             if actual != value:
                 problems.append(mismatch(host, f"{inst['name']} CONFIG {name}", value, actual))
+    assert_no_mismatches(problems)
+
+
+def test_unit_hardening(host):
+    """Each hardening directive of every instance's unit, as systemd loaded it."""
+    private_users = "yes" if expected(host, "redis_systemd_private_users") else "no"
+    allow = expected(host, "redis_systemd_ip_allow")
+    want_allow = set().union(*(IP_WORDS.get(a, {a}) for a in allow)) if allow else set()
+    problems = []
+    for inst in instances(host):
+        unit = f"redis@{inst['name']}.service"
+        want = HARDENING | {
+            "PrivateUsers": private_users,
+            "User": expected(host, "redis_user"),
+            "Group": expected(host, "redis_group"),
+            "ReadWritePaths": f"{expected(host, 'redis_data_root')}/{inst['name']}",
+            "LimitNOFILE": str(expected(host, "redis_limit_nofile")),
+        }
+        problems += check_unit_hardening(host, unit, want)
+        props = unit_properties(host, unit, ["IPAddressAllow", "IPAddressDeny", "SystemCallFilter"])
+        allowed = set(props.get("IPAddressAllow", "").split())
+        if allowed != want_allow:
+            problems.append(mismatch(host, f"{unit} IPAddressAllow", sorted(want_allow), allowed))
+        denied = props.get("IPAddressDeny", "")
+        if allow and set(denied.split()) != IP_WORDS["any"]:
+            problems.append(mismatch(host, f"{unit} IPAddressDeny", "any", denied))
+        syscalls = set(props.get("SystemCallFilter", "").split())
+        for name in SYSCALLS_DENIED:
+            if name in syscalls or "read" not in syscalls:
+                problems.append(
+                    mismatch(host, f"{unit} SystemCallFilter {name}", "denied", "allowed")
+                )
+    assert_no_mismatches(problems)
+
+
+def test_file_modes(host):
+    """Configs readable by Redis only, data directories private, the admin env file root-only."""
+    user, group = expected(host, "redis_user"), expected(host, "redis_group")
+    files = {expected(host, "redis_admin_env_file"): ("root", "root", 0o600)}
+    for inst in instances(host):
+        files[f"{expected(host, 'redis_conf_dir')}/{inst['name']}.conf"] = ("root", group, 0o640)
+        files[f"{expected(host, 'redis_data_root')}/{inst['name']}"] = (user, group, 0o750)
+    problems = []
+    for path, want in files.items():
+        f = host.file(path)
+        actual = (f.user, f.group, f.mode) if f.exists else "missing"
+        if actual != want:
+            problems.append(mismatch(host, f"{path} owner, group, mode", want, actual))
     assert_no_mismatches(problems)
 
 
@@ -187,10 +269,9 @@ def test_live_config_values(host):
 
 
 def test_unauthenticated_ping_refused(host):
-    require_group(host, "redis")
     problems = []
     for inst in instances(host):
-        for addr in local_fact(host, ROLE)["bind"]:
+        for addr in expected(host, "redis_bind_addresses"):
             out = host.run(f"redis-cli -h {addr} -p {inst['port']} PING").stdout.strip()
             if not out.startswith("NOAUTH"):
                 key = f"{inst['name']} {addr}:{inst['port']} unauthenticated PING"
@@ -210,8 +291,7 @@ DENIED = [
 
 def test_app_user_permissions(host):
     """The app user may run the service's commands and none of the dangerous ones."""
-    require_group(host, "redis")
-    app = expected_var(host, ROLE, "redis_app_user")
+    app = expected(host, "redis_app_user")
     problems = []
     for inst in instances(host):
         for cmd in ALLOWED + DENIED:
@@ -252,26 +332,22 @@ print("app", *talk([["AUTH", user, password], ["PING"], ["SELECT", "5"], ["FLUSH
 """
 
 
+@pytest.mark.group("app")
 def test_app_user_from_app_hosts(host, request):
     """From each app host: the app user's PING works on every instance; anonymous is refused;
     FLUSHALL and CONFIG are refused for the app user."""
-    require_group(host, "app")
     inventory = ansible_inventory(request)
-    redis_hosts = inventory_vars(host).get("groups", {}).get("redis", [])
-    if not redis_hosts:
-        pytest.skip("no redis hosts in the inventory")
     problems = []
+    redis_hosts = group_hosts(host, "redis")
+    assert redis_hosts, f"{hostname(host)}: the inventory has no redis hosts for the app"
     for redis_name in redis_hosts:
-        redis_host = testinfra.get_host(f"ansible://{redis_name}?ansible_inventory={inventory}")
-        fact = local_fact(redis_host, ROLE)
-        addr = next(b for b in fact["bind"] if not b.startswith("127."))
-        for inst in fact["instances"].values():
+        redis = resolved_of(host, redis_name)
+        addr = next(b for b in redis["redis_bind_addresses"] if not b.startswith("127."))
+        for inst in redis["redis_instances"]:
+            argv = ["python3", "-c", PROBE, addr, str(inst["port"]), redis["redis_app_user"]]
             task = {
                 "name": "Probe Redis as the app user",
-                "ansible.builtin.command": {
-                    "argv": ["python3", "-c", PROBE, addr, str(inst["port"]), fact["app_user"]],
-                    "stdin": "{{ redis_app_password }}",
-                },
+                "ansible.builtin.command": {"argv": argv, "stdin": "{{ redis_app_password }}"},
             }
             out = ansible_task(inventory, hostname(host), task)
             replies = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line}
@@ -287,10 +363,9 @@ def test_app_user_from_app_hosts(host, request):
 
 def test_persist_survives_restart(host):
     """A key written to each persistent instance is still there after restarting its unit."""
-    require_group(host, "redis")
     persistent = [i for i in instances(host) if i["persistence"] == "aof_rdb"]
     if not persistent:
-        pytest.skip("no persistent instance")
+        pytest.skip(f"{NOT_APPLICABLE}no persistent instance")
     for inst in persistent:
         port = int(inst["port"])
         key, value = f"slakit:test:persist:{uuid.uuid4().hex}", uuid.uuid4().hex
@@ -310,12 +385,11 @@ def test_persist_survives_restart(host):
 def test_cache_evicts_under_memory_pressure(host):
     """With a small temporary maxmemory, writes to an evicting instance succeed and keys are
     evicted instead of OOM errors. maxmemory is restored and the test keys removed."""
-    require_group(host, "redis")
     evicting = [
         i for i in instances(host) if str(i.get("maxmemory_policy", "")).startswith("allkeys-")
     ]
     if not evicting:
-        pytest.skip("no instance with an allkeys-* eviction policy")
+        pytest.skip(f"{NOT_APPLICABLE}no instance with an allkeys-* eviction policy")
     for inst in evicting:
         port = int(inst["port"])
         original = config_get(host, port, "maxmemory")
