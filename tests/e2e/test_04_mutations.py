@@ -1,0 +1,146 @@
+"""The infra suite catches what it claims to check: one property at a time is changed on a lab
+host, the check for it must fail naming host and property, and the host is restored.
+
+Each mutant is a plausible drift or role bug (a sysctl reset, a Redis directive changed at
+runtime, a gunicorn setting rewritten, an HAProxy limit changed on the admin socket, a unit's
+hardening dropped by a drop-in). After every mutant is restored, the same checks run once
+more and must all pass: the lab is left as the deploy made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from tests.e2e.support import run
+
+INVENTORY = "inventories/lab"
+REDIS_ADMIN = "set -a; . /root/.redis-admin.env; set +a; redis-cli --no-auth-warning --user admin"
+HAPROXY = "socat stdio /run/haproxy/admin.sock"
+GUNICORN_CONF = "/etc/slakit-service/gunicorn.conf.py"
+DROPIN = "/run/systemd/system/redis@persist.service.d"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    role: str
+    host: str
+    check: str  # tests/infra node id
+    names: str  # what the failure message must contain
+    mutate: str  # shell on the host; {saved} is what `save` printed
+    restore: str
+    save: str = "true"
+
+
+MUTANTS = (
+    Mutant(
+        "host_tuning",
+        "app-1",
+        "test_host_tuning.py::test_sysctl_keys_hold",
+        "app-1: net.core.somaxconn: expected '65536', actual '4096'",
+        "sysctl -qw net.core.somaxconn=4096",
+        "sysctl -qw net.core.somaxconn={saved}",
+        save="sysctl -n net.core.somaxconn",
+    ),
+    Mutant(
+        "redis",
+        "redis-1",
+        "test_redis.py::test_live_config_values",
+        "redis-1: cache CONFIG tcp-keepalive: expected '300', actual '60'",
+        f"{REDIS_ADMIN} -p 6379 CONFIG SET tcp-keepalive 60",
+        f"{REDIS_ADMIN} -p 6379 CONFIG SET tcp-keepalive {{saved}}",
+        save=f"{REDIS_ADMIN} -p 6379 CONFIG GET tcp-keepalive | tail -1",
+    ),
+    Mutant(
+        "redis",
+        "redis-1",
+        "test_redis.py::test_live_config_values",
+        "redis-1: persist CONFIG maxmemory: expected",
+        f"{REDIS_ADMIN} -p 6380 CONFIG SET maxmemory 1gb",
+        f"{REDIS_ADMIN} -p 6380 CONFIG SET maxmemory {{saved}}",
+        save=f"{REDIS_ADMIN} -p 6380 CONFIG GET maxmemory | tail -1",
+    ),
+    Mutant(
+        "redis",
+        "redis-1",
+        "test_redis.py::test_unit_hardening",
+        "redis-1: redis@persist.service NoNewPrivileges: expected 'yes', actual 'no'",
+        f"mkdir -p {DROPIN} && printf '[Service]\\nNoNewPrivileges=no\\n' > {DROPIN}/zz-mutant.conf"
+        " && systemctl daemon-reload",
+        f"rm -rf {DROPIN} && systemctl daemon-reload",
+    ),
+    Mutant(
+        "app",
+        "app-1",
+        "test_app.py::test_gunicorn_settings",
+        "app-1: gunicorn keepalive: expected 75, actual 5",
+        f"cp -p {GUNICORN_CONF} /root/gunicorn.conf.saved"
+        f" && sed -i 's/^keepalive = .*/keepalive = 5/' {GUNICORN_CONF}",
+        f"cp -p /root/gunicorn.conf.saved {GUNICORN_CONF} && rm /root/gunicorn.conf.saved",
+    ),
+    Mutant(
+        "loadbalancer",
+        "lb-1",
+        "test_loadbalancer.py::test_backend_settings",
+        "lb-1: server app-2 maxconn: expected 1024, actual '10'",
+        f"echo 'set maxconn server app/app-2 10' | {HAPROXY}",
+        f"echo 'set maxconn server app/app-2 {{saved}}' | {HAPROXY}",
+        save=f"echo 'show stat' | {HAPROXY} | awk -F, '$1==\"app\" && $2==\"app-2\" {{print $7}}'",
+    ),
+)
+
+
+def infra(host: str, *checks: str):
+    nodes = [f"tests/infra/{c}" for c in checks]
+    return run(
+        "pytest",
+        *nodes,
+        f"--hosts=ansible://{host}",
+        f"--ansible-inventory={INVENTORY}",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def on_host(deployed, docker_client) -> Callable[[str, str], str]:
+    """Run a shell command as root on a lab host; fails on a non-zero exit."""
+
+    def execute(host: str, command: str) -> str:
+        container = docker_client.containers.get(f"slakit-lab-{host}")
+        code, output = container.exec_run(["bash", "-c", command])
+        text = output.decode(errors="replace").strip()
+        assert code == 0, f"{host}: {command!r} exited {code}: {text}"
+        return text
+
+    return execute
+
+
+def test_each_mutant_is_caught_and_the_host_restored(on_host):
+    caught: list[str] = []
+    missed: list[str] = []
+    for mutant in MUTANTS:
+        saved = on_host(mutant.host, mutant.save)
+        on_host(mutant.host, mutant.mutate.format(saved=saved))
+        try:
+            result = infra(mutant.host, mutant.check)
+        finally:
+            on_host(mutant.host, mutant.restore.format(saved=saved))
+        output = result.stdout + result.stderr
+        if result.returncode == 1 and mutant.names in output:
+            caught.append(f"{mutant.role}: {mutant.names}")
+        else:
+            missed.append(f"{mutant.check} on {mutant.host} (exit {result.returncode})")
+    print(f"\nproperties mutated: {len(MUTANTS)}, caught: {len(caught)}")
+    for line in caught:
+        print(f"  caught  {line}")
+    assert not missed, f"mutants not caught: {missed}"
+    # restored: the same checks pass again on every mutated host
+    for host in sorted({m.host for m in MUTANTS}):
+        checks = sorted({m.check for m in MUTANTS if m.host == host})
+        again = infra(host, *checks)
+        assert again.returncode == 0, f"{host} not restored:\n{again.stdout[-3000:]}"
