@@ -36,6 +36,11 @@ class PlayResult:
     hosts: dict[str, dict[str, int]] = field(default_factory=dict)
     changed_tasks: dict[str, list[str]] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
+    published: dict[str, dict[str, Any]] = field(default_factory=dict)  # set_stats, by host
+
+    def published_by_host(self, name: str) -> dict[str, Any]:
+        """{host: value} of a per-host set_stats name (docs/contract.md)."""
+        return {h: data[name] for h, data in self.published.items() if name in data}
 
     @property
     def changed(self) -> int:
@@ -56,8 +61,13 @@ def command_env() -> dict[str, str]:
 
 def inventory(env: Environment, limit: str = "") -> dict[str, Any]:
     """`ansible-inventory --list` for the environment (raw variables, vault decrypted)."""
+    return list_inventory(env.inventory, limit)
+
+
+def list_inventory(source: Path, limit: str = "") -> dict[str, Any]:
+    """`ansible-inventory --list` of an inventory file or directory: Ansible's own reader."""
     run = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", str(env.inventory), "--list"]
+        [str(BIN / "ansible-inventory"), "-i", str(source), "--list"]
         + (["--limit", limit] if limit else []),
         capture_output=True,
         text=True,
@@ -65,7 +75,7 @@ def inventory(env: Environment, limit: str = "") -> dict[str, Any]:
         check=False,
     )
     if run.returncode != 0:
-        raise SlakitError(f"{env.inventory}: {_ansible_error(run.stderr)}")
+        raise SlakitError(f"{source}: {_ansible_error(run.stderr)}")
     return json.loads(run.stdout)
 
 
@@ -115,6 +125,7 @@ def playbook(
         data.get("hosts", {}),
         data.get("changed_tasks", {}),
         data.get("failures", []),
+        data.get("published", {}),
     )
     if not quiet and run.stderr:
         sys.stderr.write(run.stderr)

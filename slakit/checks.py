@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -136,33 +134,9 @@ def sla_gates(
     return gates, notes
 
 
-def host_tuning_notes(env: Environment) -> list[str]:
-    """What host_tuning skipped in containers (global kernel keys), from its facts file."""
-    with tempfile.TemporaryDirectory() as tree:
-        subprocess.run(
-            [
-                str(ansible.BIN / "ansible"),
-                "-i",
-                str(env.inventory),
-                "all",
-                "-m",
-                "ansible.builtin.setup",
-                "-a",
-                "filter=ansible_local",
-                "--tree",
-                tree,
-            ],
-            capture_output=True,
-            env=ansible.command_env(),
-            check=False,
-        )
-        notes = []
-        for path in sorted(Path(tree).glob("*")):
-            facts = json.loads(path.read_text()).get("ansible_facts", {})
-            tuning = facts.get("ansible_local", {}).get("host_tuning", {})
-            skipped_keys = tuning.get("skipped") or []
-            if skipped_keys:
-                notes.append(
-                    f"{path.name}: host-level, skipped in container: {', '.join(skipped_keys)}"
-                )
-    return notes
+def host_tuning_notes(deployed: stack.Stack) -> list[str]:
+    """What host_tuning skipped in containers (host-level kernel keys), as it published."""
+    return [
+        f"{host}: host-level, skipped in container: {', '.join(keys)}"
+        for host, keys in deployed.host_level_skips().items()
+    ]

@@ -13,8 +13,8 @@ from slakit.envs import Environment
 from slakit.gates import Gate, gate, skipped
 from slakit.sla.spec import load_spec
 
-# The app role names its release switch task so; a change there means a new release went live.
-RELEASE_SWITCH_TASK = "Switch current to the release"
+# Published by the app role with set_stats when a host's `current` switched (docs/contract.md).
+RELEASE_SWITCHED = "slakit_release_switched"
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,7 @@ def ensure_lab(console: Console) -> None:
 
 
 def release_switched(result: ansible.PlayResult) -> list[str]:
-    return [
-        h
-        for h, tasks in result.changed_tasks.items()
-        if any(RELEASE_SWITCH_TASK in t for t in tasks)
-    ]
+    return sorted(result.published_by_host(RELEASE_SWITCHED))
 
 
 def run(opts: DeployOptions, console: Console | None = None) -> tuple[bool, Path | None]:
@@ -114,5 +110,5 @@ def _checks(
         notes += sla_notes
     console.rule("[bold]Host verification")
     gates.append(checks.verify_gate(env, outdir / "testinfra.xml", limit=opts.limit))
-    notes += checks.host_tuning_notes(env)
+    notes += checks.host_tuning_notes(deployed)
     return gates

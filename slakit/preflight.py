@@ -1,14 +1,15 @@
 """Preflight: everything that can be known wrong before any host is touched.
 
 Checks, in order: the environment exists, its YAML parses, the vault password is there and
-right, the groups the stack needs are present, then `site.yml --tags preflight`: role input
-validation (argument_specs and each role's validation tasks) on every host, which also
-proves every host reachable. Any failure is one SlakitError line (exit 2).
+right, the groups the stack needs are present, then `site.yml --tags preflight`: no two roles
+on one port of a host (playbooks/ports.yml), role input validation (argument_specs and each
+role's validation tasks) on every host, which also proves every host reachable. Any failure
+is one SlakitError line (exit 2).
 """
 
 from __future__ import annotations
 
-from slakit import ansible, stack
+from slakit import ansible
 from slakit.envs import REQUIRED_GROUPS, Environment, check_yaml, vault_password_file
 from slakit.errors import SlakitError
 
@@ -31,7 +32,6 @@ def run(env: Environment, *, limit: str = "", offline: bool = False) -> list[str
     for group in REQUIRED_GROUPS:
         if not (inventory.get(group) or {}).get("hosts"):
             raise SlakitError(f"{env.inventory}/hosts.yml: group {group!r} has no hosts")
-    stack.check_ports(stack.Stack(inventory), str(env.inventory))
     hosts = sorted(inventory.get("_meta", {}).get("hostvars", {}))
     result = ansible.playbook(
         env,

@@ -1,91 +1,80 @@
-"""Where the deployed stack answers, read from an environment's inventory.
+"""The deployed stack as the roles published it on their hosts (docs/contract.md).
 
-Values come from inventory variables, falling back to the role's default (the only two
-levels that can set them for these plain, untemplated settings).
+Each role writes a local facts file, /etc/ansible/facts.d/<role>.fact, with what it resolved
+and did; one `setup` of `ansible_local` on every host brings them all back. Python reads
+these and `ansible-inventory --list`, never a role's defaults.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from slakit import ansible
 from slakit.envs import Environment
 from slakit.errors import SlakitError
 
-ROLES = Path("roles")
+FACTS_TIMEOUT_S = 300
 
 
-@cache
-def role_default(role: str, name: str) -> Any:
-    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
-    if name not in defaults:
-        raise SlakitError(f"{ROLES}/{role}/defaults/main.yml: no default for {name}")
-    return defaults[name]
+def read_facts(env: Environment) -> dict[str, dict[str, Any]]:
+    """{host: ansible_local} for every host of the environment."""
+    play = {
+        "name": "Read what the roles published",
+        "hosts": "all",
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": "Read the local facts",
+                "ansible.builtin.setup": {"gather_subset": ["!all", "!min", "local"]},
+            }
+        ],
+    }
+    out = ansible.run_plays(env.inventory, [play], FACTS_TIMEOUT_S)
+    facts: dict[str, dict[str, Any]] = {}
+    for task in out["plays"][0]["tasks"]:
+        for host, result in task["hosts"].items():
+            if result.get("failed") or result.get("unreachable"):
+                raise SlakitError(f"{host}: reading local facts failed: {result.get('msg', '')}")
+            facts[host] = result.get("ansible_facts", {}).get("ansible_local", {})
+    return facts
 
 
 @dataclass(frozen=True)
 class Stack:
+    """The deployed stack: the inventory's groups plus what each role published."""
+
     inventory: dict[str, Any]
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def hosts(self, group: str) -> list[str]:
         return list((self.inventory.get(group) or {}).get("hosts") or [])
 
-    def var(self, host: str, name: str, role: str) -> Any:
-        hostvars = self.inventory.get("_meta", {}).get("hostvars", {}).get(host, {})
-        return hostvars[name] if name in hostvars else role_default(role, name)
+    def published(self, host: str, role: str) -> dict[str, Any]:
+        fact = self.facts.get(host, {}).get(role)
+        if not fact:
+            raise SlakitError(
+                f"{host}: the {role} role has published nothing "
+                f"(/etc/ansible/facts.d/{role}.fact): deploy first"
+            )
+        return fact
 
-    def address(self, host: str) -> str:
-        hostvars = self.inventory.get("_meta", {}).get("hostvars", {}).get(host, {})
-        return str(hostvars.get("ansible_host", host))
+    def urls(self, group: str, role: str) -> dict[str, str]:
+        return {h: str(self.published(h, role)["url"]) for h in self.hosts(group)}
 
     def lb_urls(self) -> dict[str, str]:
-        return {
-            h: f"http://{self.address(h)}:{self.var(h, 'loadbalancer_port', 'loadbalancer')}"
-            for h in self.hosts("lb")
-        }
+        return self.urls("lb", "loadbalancer")
 
     def app_urls(self) -> dict[str, str]:
-        return {
-            h: f"http://{self.address(h)}:{self.var(h, 'app_port', 'app')}"
-            for h in self.hosts("app")
+        return self.urls("app", "app")
+
+    def host_level_skips(self) -> dict[str, list[str]]:
+        """{host: sysctl keys host_tuning skipped as host-level} where there are any."""
+        skipped = {
+            h: sorted(f.get("host_tuning", {}).get("skipped") or []) for h, f in self.facts.items()
         }
+        return {h: keys for h, keys in sorted(skipped.items()) if keys}
 
 
 def load(env: Environment) -> Stack:
-    return Stack(ansible.inventory(env))
-
-
-def port_users(deployed: Stack, host: str) -> list[tuple[Any, str]]:
-    """(port, who) for every listener the stack puts on `host`, as the inventory spells them."""
-    groups = {g for g in ("lb", "app", "redis") if host in deployed.hosts(g)}
-    users: list[tuple[Any, str]] = []
-    if "app" in groups:
-        users.append((deployed.var(host, "app_port", "app"), "app (app_port)"))
-    if "lb" in groups:
-        lb_port = deployed.var(host, "loadbalancer_port", "loadbalancer")
-        users.append((lb_port, "loadbalancer (loadbalancer_port)"))
-    if "redis" in groups:
-        for instance in deployed.var(host, "redis_instances", "redis") or []:
-            users.append((instance.get("port"), f"redis instance {instance.get('name')}"))
-    return users
-
-
-def check_ports(deployed: Stack, source: str) -> None:
-    """Two roles listening on one port of one host is bad input, caught before any change."""
-    hostvars = deployed.inventory.get("_meta", {}).get("hostvars", {})
-    for host in sorted(hostvars):
-        seen: dict[int, str] = {}
-        for value, who in port_users(deployed, host):
-            port = int(value) if str(value).isdigit() else None  # else: argument specs say so
-            if port is None:
-                continue
-            if port in seen:
-                raise SlakitError(
-                    f"{source}: {host}: port {port} is used by both {seen[port]} and {who}"
-                )
-            seen[port] = who
+    return Stack(ansible.inventory(env), read_facts(env))

@@ -1,4 +1,4 @@
-"""Write a JSON summary of a playbook run for slakit: per-host stats and the first failures.
+"""Write a JSON summary of a playbook run for slakit: per-host stats, failures, published data.
 
 Enabled in ansible.cfg; writes only when SLAKIT_ANSIBLE_SUMMARY names a file, so plain
 ansible-playbook runs are unaffected.
@@ -16,8 +16,8 @@ name: slakit_summary
 type: aggregate
 short_description: JSON summary of a run for slakit's orchestration
 description:
-  - Records per-host stats and failed or unreachable tasks into the file named by the
-    SLAKIT_ANSIBLE_SUMMARY environment variable.
+  - Records per-host stats, failed or unreachable tasks and the data that roles publish
+    with set_stats into the file named by the SLAKIT_ANSIBLE_SUMMARY environment variable.
 """
 
 
@@ -66,6 +66,8 @@ class CallbackModule(CallbackBase):
             "hosts": {h: stats.summarize(h) for h in hosts},
             "changed_tasks": self._changed,
             "failures": self._failures,
+            # set_stats data (docs/contract.md): {host: {...}} when per_host, else {"_run": {...}}
+            "published": getattr(stats, "custom", {}) or {},
         }
         with open(self._path, "w", encoding="utf-8") as out:
             json.dump(summary, out, indent=1)

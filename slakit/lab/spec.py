@@ -1,4 +1,5 @@
-"""What the lab should look like, read from the lab inventory and checked before any change."""
+"""What the lab should look like, read from the lab inventory (by `ansible-inventory`) and
+checked before any change."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slakit.ansible import list_inventory
 from slakit.errors import SlakitError
 from slakit.yamlfile import parse
 
@@ -46,16 +48,20 @@ class LabSpec:
         return tuple(known[n] for n in names)
 
 
-def _walk(group: dict[str, Any], name: str, found: dict[str, LabHost], src: Path) -> None:
-    for host, hostvars in (group.get("hosts") or {}).items():
-        address = (hostvars or {}).get("ansible_host")
+def _hosts(listing: dict[str, Any], src: Path) -> tuple[LabHost, ...]:
+    hostvars: dict[str, dict[str, Any]] = listing.get("_meta", {}).get("hostvars", {})
+    groups: dict[str, list[str]] = {}
+    for group, body in listing.items():
+        if group not in ("_meta", "all", "ungrouped"):
+            for host in (body or {}).get("hosts") or []:
+                groups.setdefault(host, []).append(group)
+    hosts = []
+    for host, variables in hostvars.items():
+        address = variables.get("ansible_host")
         if not address:
             raise SlakitError(f"{src}: lab host {host} has no ansible_host address")
-        previous = found.get(host)
-        groups = (previous.groups if previous else ()) + ((name,) if name != "all" else ())
-        found[host] = LabHost(str(host), str(address), groups)
-    for child, body in (group.get("children") or {}).items():
-        _walk(body or {}, str(child), found, src)
+        hosts.append(LabHost(host, str(address), tuple(groups.get(host, ()))))
+    return tuple(hosts)
 
 
 def load_spec(path: Path = DEFAULT_INVENTORY) -> LabSpec:
@@ -63,28 +69,24 @@ def load_spec(path: Path = DEFAULT_INVENTORY) -> LabSpec:
         text = path.read_text()
     except FileNotFoundError:
         raise SlakitError(f"{path}: lab inventory not found") from None
-    data = parse(text, path)
-    root = (data or {}).get("all") if isinstance(data, dict) else None
-    if not isinstance(root, dict):
-        raise SlakitError(f"{path}: expected a top-level 'all:' group")
-    lab = (root.get("vars") or {}).get("slakit_lab") or {}
+    parse(text, path)  # a YAML error names the file and line (ansible-inventory's does not)
+    listing = list_inventory(path)
+    hosts = _hosts(listing, path)
+    if not hosts:
+        raise SlakitError(f"{path}: the lab inventory names no hosts")
+    lab = listing["_meta"]["hostvars"][hosts[0].name].get("slakit_lab") or {}
     try:
         subnet = ipaddress.IPv4Network(str(lab.get("subnet", "")))
     except ValueError:
         raise SlakitError(
             f"{path}: all.vars.slakit_lab.subnet must be an IPv4 network such as 172.28.50.0/24"
         ) from None
-    network = str(lab.get("network") or "slakit-lab")
-    found: dict[str, LabHost] = {}
-    _walk(root, "all", found, path)
-    spec = LabSpec(path, network, subnet, tuple(found.values()))
+    spec = LabSpec(path, str(lab.get("network") or "slakit-lab"), subnet, hosts)
     _check_hosts(spec)
     return spec
 
 
 def _check_hosts(spec: LabSpec) -> None:
-    if not spec.hosts:
-        raise SlakitError(f"{spec.source}: the lab inventory names no hosts")
     gateway = next(spec.subnet.hosts())
     seen: dict[ipaddress.IPv4Address, str] = {}
     for host in spec.hosts:

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from slakit import release
+from slakit.deploy import RELEASE_SWITCHED
 from slakit.errors import SlakitError
 from tests.e2e.support import ROOT
 
@@ -145,6 +146,9 @@ def test_rolling_release_switch_under_load_drops_nothing(baseline, tmp_path):
     )
     assert deploy.returncode == 0
     assert versions_now() == dict.fromkeys(APP_HOSTS, version)
+    # the contract: the app role published the switch of every host, to one release
+    switched = deploy.published_by_host(RELEASE_SWITCHED)
+    assert sorted(switched) == sorted(APP_HOSTS) and len(set(switched.values())) == 1, switched
     assert r.sent > 0 and r.ok + r.failed == r.sent
     assert r.failed == 0, f"{r.failed} requests failed during the switch: {r.errors}"
     assert set(r.versions) == {next(iter(baseline.values())), version}  # both served, in turn
