@@ -9,6 +9,7 @@ from pathlib import Path
 from slakit import ansible, smoke, stack, verify
 from slakit.envs import Environment
 from slakit.gates import Gate, gate
+from slakit.sla.model import INVALID
 from slakit.sla.spec import Spec
 
 SMOKE_PLAYBOOK = "smoke.yml"
@@ -108,7 +109,7 @@ def sla_gates(
     gates = [
         gate(
             "SLA measurement valid",
-            result.status != "INVALID",
+            result.status != INVALID,
             f"{result.platform.samples} samples in {result.duration_s:.0f} s against {base_url}",
             detail="client could not keep its schedule: measurement unreliable (sla/report.txt)",
         )

@@ -14,10 +14,14 @@ SERVER = Path(__file__).with_name("delay_server.py")
 
 @pytest.fixture(scope="module")
 def delay_server() -> Iterator[Callable[..., str]]:
-    """Start delay servers on demand: delay_server(fixed_ms, random_ms) -> base URL."""
+    """Start delay servers on demand: delay_server(fixed_ms, random_ms) -> base URL.
+
+    Keyword options become the server's flags: stall_after=150 is --stall-after 150."""
     procs: list[subprocess.Popen[str]] = []
 
-    def start(fixed_ms: float = 1.0, random_ms: float = 0.0, golden: bool = True) -> str:
+    def start(
+        fixed_ms: float = 1.0, random_ms: float = 0.0, golden: bool = True, **options: float
+    ) -> str:
         args = [
             sys.executable,
             str(SERVER),
@@ -28,6 +32,8 @@ def delay_server() -> Iterator[Callable[..., str]]:
         ]
         if golden:
             args.append("--golden")
+        for name, value in options.items():
+            args += [f"--{name.replace('_', '-')}", str(value)]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         procs.append(proc)
         assert proc.stdout is not None

@@ -2,8 +2,15 @@
 
 Delay = fixed_ms + uniform(0, random_ms), slept with a timerfd so the injected delay
 is accurate to tens of microseconds. Run as a script; it prints its port and serves
-until killed. Paths: /ok (200 after the delay), /status/<code>, /realized (the delays as actually
-slept, in order, ms), anything else 404.
+until killed. Paths: /ok (200 after the delay), /fast (200 at once: the client's own
+overhead), /status/<code>, /realized?path=/ok (the delays as actually slept for that
+path, in order, ms), /stall (the stall window, below), anything else 404.
+
+Two optional behaviours make known latency shapes:
+--stall-after N --stall-ms D: the N-th request freezes the whole server for D ms, once
+  (a GC pause): every request arriving in the window is answered after it ends.
+--serial-ms S: one request at a time, each S ms (capacity 1000/S req/s); requests queue
+  behind each other, so above that rate the latency grows without bound.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -24,11 +32,40 @@ from slakit.sla.timer import precise_clock
 BODY = b'{"ok":true}'
 
 
+@dataclass
+class State:
+    """What every connection of one server shares."""
+
+    fixed: float  # seconds
+    spread: float  # seconds
+    draw: Callable[[], float]
+    stall_after: int = 0  # 0: never stall
+    stall_s: float = 0.0
+    serial_s: float = 0.0  # 0: requests are served concurrently
+    count: int = 0
+    stall: tuple[float, float] | None = None  # monotonic start, end of the stall
+    busy_until: float = 0.0
+    realized: dict[str, list[float]] = field(default_factory=dict)  # path -> ms
+
+    def answer_time(self, path: str, arrived: float) -> float:
+        self.count += 1
+        if self.stall_after and self.count == self.stall_after:
+            self.stall = (arrived, arrived + self.stall_s)
+        start = arrived
+        if self.stall and self.stall[0] <= arrived < self.stall[1]:
+            start = self.stall[1]
+        if path == "/fast":
+            return start
+        if self.serial_s:
+            start = max(start, self.busy_until)
+            self.busy_until = start + self.serial_s
+            return self.busy_until
+        return start + self.fixed + self.draw() * self.spread
+
+
 class DelayProtocol(asyncio.Protocol):
-    def __init__(
-        self, fixed: float, spread: float, draw: Callable[[], float], realized: list[float]
-    ) -> None:
-        self.fixed, self.spread, self.draw, self.realized = fixed, spread, draw, realized
+    def __init__(self, state: State) -> None:
+        self.state = state
         self.buf = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -52,20 +89,24 @@ class DelayProtocol(asyncio.Protocol):
         if len(self.buf) < end + 4 + length:
             return
         self.buf = self.buf[end + 4 + length :]
-        path = head.split(" ")[1]
+        path, _, query = head.split(" ")[1].partition("?")
         arrived = time.monotonic()
         if path == "/realized":
-            self.reply(200, json.dumps(self.realized).encode())
+            wanted = query.removeprefix("path=") or "/ok"
+            self.reply(200, json.dumps(self.state.realized.get(wanted, [])).encode())
             return
-        delay = (self.fixed + self.draw() * self.spread) / 1000.0
-        asyncio.get_running_loop().create_task(self.answer(path, arrived + delay, arrived))
+        if path == "/stall":
+            self.reply(200, json.dumps(self.state.stall).encode())
+            return
+        when = self.state.answer_time(path, arrived)
+        asyncio.get_running_loop().create_task(self.answer(path, when, arrived))
 
     async def answer(self, path: str, when: float, arrived: float) -> None:
         await self.clock.sleep_until(when)
-        status = 200 if path == "/ok" else 404
+        status = 200 if path in ("/ok", "/fast") else 404
         if path.startswith("/status/"):
             status = int(path.rsplit("/", 1)[1])
-        self.realized.append((time.monotonic() - arrived) * 1000.0)
+        self.state.realized.setdefault(path, []).append((time.monotonic() - arrived) * 1000.0)
         self.reply(status, BODY)
 
     def reply(self, status: int, body: bytes) -> None:
@@ -89,13 +130,17 @@ def golden_sequence() -> Callable[[], float]:
     return draw
 
 
-async def serve(fixed: float, spread: float, seed: int, golden: bool) -> None:
-    draw = golden_sequence() if golden else random.Random(seed).random
-    loop = asyncio.get_running_loop()
-    realized: list[float] = []  # delays as actually slept, ms; GET /realized lists them
-    server = await loop.create_server(
-        lambda: DelayProtocol(fixed, spread, draw, realized), "127.0.0.1", 0
+async def serve(args: argparse.Namespace) -> None:
+    state = State(
+        fixed=args.fixed_ms / 1000.0,
+        spread=args.random_ms / 1000.0,
+        draw=golden_sequence() if args.golden else random.Random(args.seed).random,
+        stall_after=args.stall_after,
+        stall_s=args.stall_ms / 1000.0,
+        serial_s=args.serial_ms / 1000.0,
     )
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: DelayProtocol(state), "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
@@ -107,10 +152,13 @@ if __name__ == "__main__":
     parser.add_argument("--random-ms", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--golden", action="store_true", help="low-discrepancy delays")
+    parser.add_argument("--stall-after", type=int, default=0, metavar="N")
+    parser.add_argument("--stall-ms", type=float, default=0.0, metavar="D")
+    parser.add_argument("--serial-ms", type=float, default=0.0, metavar="S")
     args = parser.parse_args()
     try:
         import uvloop
 
-        uvloop.run(serve(args.fixed_ms, args.random_ms, args.seed, args.golden))
+        uvloop.run(serve(args))
     except KeyboardInterrupt:
         pass
