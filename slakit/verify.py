@@ -101,6 +101,7 @@ def run(env: Environment, junit: Path, *, limit: str = "", quiet: bool = False) 
         f"--ansible-inventory={env.inventory}",
         f"--junitxml={junit}",
         f"--checks-plan={plan_file}",
+        *(["--destructive"] if env.is_lab else []),  # restarts and evictions: the lab only
         "-q",
         "-p",
         "no:cacheprovider",

@@ -2,9 +2,9 @@
 host, the check for it must fail naming host and property, and the host is restored.
 
 Each mutant is a plausible drift or role bug (a sysctl reset, a Redis directive changed at
-runtime, a gunicorn setting rewritten, an HAProxy limit changed on the admin socket, a unit's
-hardening dropped by a drop-in). After every mutant is restored, the same checks run once
-more and must all pass: the lab is left as the deploy made it.
+runtime, the app user's ACL widened, a gunicorn setting rewritten, an HAProxy limit changed on
+the admin socket, a unit's hardening dropped by a drop-in). After every mutant is restored,
+the same checks run once more and must all pass: the lab is left as the deploy made it.
 """
 
 from __future__ import annotations
@@ -61,6 +61,14 @@ MUTANTS = (
         f"{REDIS_ADMIN} -p 6380 CONFIG SET maxmemory 1gb",
         f"{REDIS_ADMIN} -p 6380 CONFIG SET maxmemory {{saved}}",
         save=f"{REDIS_ADMIN} -p 6380 CONFIG GET maxmemory | tail -1",
+    ),
+    Mutant(
+        "redis",
+        "redis-1",
+        "test_redis.py::test_app_user_permissions",
+        "redis-1: cache app: EVAL return 1 0 (inside ['slakit:*']): expected 'denied', actual 'OK'",
+        f"{REDIS_ADMIN} -p 6379 ACL SETUSER app +@scripting",
+        f"{REDIS_ADMIN} -p 6379 ACL SETUSER app -@scripting",
     ),
     Mutant(
         "redis",

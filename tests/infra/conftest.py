@@ -11,6 +11,10 @@ role wrote. Actual values are read live where the service exposes them (CONFIG G
 loaded. Secrets are only ever templated inside Ansible (`ansible_task` with no_log): they
 never appear in an argv, a log or a test report.
 
+Checks that change a host for a moment (a Redis restart, evictions) are marked `destructive`
+and skip, as not applicable, unless `--destructive` is given: `invoke check.infra` gives it
+in the lab only, so a staging or production pipeline changes nothing.
+
 Each module (or test) names the inventory group it checks with `pytest.mark.group`; tests
 are generated only for the hosts of that group, so a run has no skip noise, and
 `--checks-plan FILE` writes how many checks each group has: the verify gate multiplies
@@ -32,6 +36,7 @@ import pytest
 
 from slakit.ansible import resolved_role_vars, run_plays
 from slakit.errors import SlakitError
+from slakit.verify import NOT_APPLICABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = "all"
@@ -46,10 +51,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write {group: number of checks per host} as JSON to this file",
     )
+    parser.addoption(
+        "--destructive",
+        action="store_true",
+        help="also run checks that change the host for a moment (restart, eviction): lab only",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "group(name): the inventory group a check runs on")
+    config.addinivalue_line(
+        "markers", "destructive: changes the host for a moment; runs only with --destructive"
+    )
 
 
 def item_group(item: pytest.Item) -> str:
@@ -76,6 +89,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    if not config.getoption("--destructive"):
+        reason = f"{NOT_APPLICABLE}destructive check, runs only with --destructive (the lab)"
+        for item in items:
+            if item.get_closest_marker("destructive"):
+                item.add_marker(pytest.mark.skip(reason=reason))
     plan = config.getoption("--checks-plan")
     if plan:
         Path(plan).write_text(json.dumps({g: len(c) for g, c in sorted(checks.items())}))

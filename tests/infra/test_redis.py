@@ -10,6 +10,7 @@ password in any argv. The app user's password is templated inside Ansible only.
 
 from __future__ import annotations
 
+import fnmatch
 import shlex
 import time
 import uuid
@@ -279,27 +280,86 @@ def test_unauthenticated_ping_refused(host):
     assert_no_mismatches(problems)
 
 
-ALLOWED = [
-    ["GET", "k"], ["SET", "k", "v"], ["SETEX", "k", "10", "v"], ["MGET", "a", "b"],
-    ["DEL", "k"], ["EXPIRE", "k", "10"], ["TTL", "k"], ["PING"], ["INFO"], ["SELECT", "5"],
+# Realistic invocations, one or more per command category a role might allow or deny; which
+# of them the app user may run is computed from the role's redis_app_acl, never listed here.
+PROBES = [
+    ["GET", "{key}"], ["SET", "{key}", "v"], ["SETEX", "{key}", "10", "v"], ["MGET", "{key}"],
+    ["DEL", "{key}"], ["EXPIRE", "{key}", "10"], ["TTL", "{key}"], ["LPUSH", "{key}", "v"],
+    ["LRANGE", "{key}", "0", "-1"], ["LTRIM", "{key}", "0", "9"], ["MULTI"], ["EXEC"],
+    ["WATCH", "{key}"], ["PING"], ["INFO"], ["SELECT", "5"], ["AUTH", "u", "p"],
+    ["SUBSCRIBE", "c"], ["FLUSHALL"], ["FLUSHDB"], ["CONFIG", "GET", "maxmemory"],
+    ["KEYS", "*"], ["DEBUG", "SLEEP", "0"], ["SHUTDOWN"], ["ACL", "LIST"],
+    ["EVAL", "return 1", "0"], ["FCALL", "f", "0"], ["FUNCTION", "DELETE", "lib"],
+    ["SCRIPT", "FLUSH"], ["MOVE", "{key}", "1"], ["COPY", "{key}", "{key}2"], ["SWAPDB", "0", "1"],
 ]  # fmt: skip
-DENIED = [
-    ["FLUSHALL"], ["FLUSHDB"], ["CONFIG", "GET", "maxmemory"], ["KEYS", "*"],
-    ["DEBUG", "SLEEP", "0"], ["SHUTDOWN"], ["ACL", "LIST"],
-]  # fmt: skip
+
+
+def acl_name(cmd: list[str], categories: dict[str, set[str]]) -> str:
+    """The name ACL CAT uses for a probe: `config|get` for a subcommand, else `get`."""
+    sub = f"{cmd[0]}|{cmd[1]}".lower() if len(cmd) > 1 else ""
+    return sub if any(sub in names for names in categories.values()) else cmd[0].lower()
+
+
+def acl_allows(name: str, rules: list[str], categories: dict[str, set[str]]) -> bool:
+    """Redis's reading of command rules, left to right (acl.md: "ACL rules")."""
+    allowed = False
+    for rule in rules:
+        sign, body = rule[0], rule[1:]
+        if rule in ("allcommands", "+@all"):
+            allowed = True
+        elif rule in ("nocommands", "-@all"):
+            allowed = False
+        elif sign in "+-" and body.startswith("@"):
+            if name in categories[body[1:]]:
+                allowed = sign == "+"
+        elif sign in "+-" and body in (name, name.split("|")[0]):
+            allowed = sign == "+"
+    return allowed
+
+
+def probed(rule: str, names: set[str], categories: dict[str, set[str]]) -> bool:
+    """Some probe exercises this rule (a command of its category, or the command itself)."""
+    body = rule.lstrip("+-")
+    if body in ("allcommands", "nocommands", "@all"):
+        return True
+    if body.startswith("@"):
+        return bool(names & categories[body[1:]])
+    return body in {n.split("|")[0] for n in names}
 
 
 def test_app_user_permissions(host):
-    """The app user may run the service's commands and none of the dangerous ones."""
-    app = expected(host, "redis_app_user")
+    """Every rule of redis_app_acl holds: each probe's ACL DRYRUN verdict is what the rules,
+    read as Redis reads them against its own categories (ACL CAT), say; keys outside the
+    user's pattern are refused."""
+    app, acl = expected(host, "redis_app_user"), expected(host, "redis_app_acl").split()
+    patterns = [r[1:] for r in acl if r.startswith("~")] + (["*"] if "allkeys" in acl else [])
+    rules = [r for r in acl if r[0] in "+-" or r in ("allcommands", "nocommands")]
+    port = int(instances(host)[0]["port"])
+    cats = {r[2:] for r in rules if r[1:].startswith("@") and r[2:] != "all"}
+    categories = {c: set(admin_out(host, port, "ACL", "CAT", c).split()) for c in cats}
+    inside = patterns[0].replace("*", "probe") if patterns else "probe"
+    names = {acl_name(cmd, categories) for cmd in PROBES}
+    unprobed = [r for r in rules if not probed(r, names, categories)]
+    assert not unprobed, f"{hostname(host)}: rules of redis_app_acl no probe covers: {unprobed}"
     problems = []
     for inst in instances(host):
-        for cmd in ALLOWED + DENIED:
-            out = admin_out(host, int(inst["port"]), "ACL", "DRYRUN", app, *cmd)
-            allowed = out == "OK"
-            if allowed != (cmd in ALLOWED):
-                want = "allowed" if cmd in ALLOWED else "denied"
-                problems.append(mismatch(host, f"{inst['name']} {app}: {' '.join(cmd)}", want, out))
+        port = int(inst["port"])
+        for cmd in PROBES:
+            # a key command needs a key pattern at all
+            want = acl_allows(acl_name(cmd, categories), rules, categories) and (
+                bool(patterns) or "{key}" not in cmd
+            )
+            keys = [("inside", inside, want)]
+            if "{key}" in cmd and not any(
+                fnmatch.fnmatchcase("outside:probe", p) for p in patterns
+            ):
+                keys.append(("outside", "outside:probe", False))
+            for where, key, allowed in keys:
+                args = [a.replace("{key}", key) for a in cmd]
+                out = admin_out(host, port, "ACL", "DRYRUN", app, *args)
+                if (out == "OK") != allowed:
+                    what = f"{inst['name']} {app}: {' '.join(args)} ({where} {patterns})"
+                    problems.append(mismatch(host, what, "allowed" if allowed else "denied", out))
     assert_no_mismatches(problems)
 
 
@@ -361,6 +421,7 @@ def test_app_user_from_app_hosts(host, request):
 # --- behaviour -------------------------------------------------------------------------------
 
 
+@pytest.mark.destructive
 def test_persist_survives_restart(host):
     """A key written to each persistent instance is still there after restarting its unit."""
     persistent = [i for i in instances(host) if i["persistence"] == "aof_rdb"]
@@ -382,6 +443,7 @@ def test_persist_survives_restart(host):
             admin_cli(host, port, "DEL", key, db=TEST_DB)
 
 
+@pytest.mark.destructive
 def test_cache_evicts_under_memory_pressure(host):
     """With a small temporary maxmemory, writes to an evicting instance succeed and keys are
     evicted instead of OOM errors. maxmemory is restored and the test keys removed."""

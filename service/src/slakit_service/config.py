@@ -53,6 +53,7 @@ class Settings:
     l2_ttl: int
     redis_timeout: float
     redis_retry_after: float
+    redis_health_check: float  # PING a pooled connection idle this long before using it
     token_ttl: int
     dataset_orders: int
     dataset_seed: int
@@ -78,6 +79,7 @@ class Settings:
             l2_ttl=_env_int("SLAKIT_L2_TTL_SECONDS", 86400, 1),
             redis_timeout=_env_float("SLAKIT_REDIS_TIMEOUT_SECONDS", 0.1, 0.001),
             redis_retry_after=_env_float("SLAKIT_REDIS_RETRY_SECONDS", 1.0, 0.0),
+            redis_health_check=_env_float("SLAKIT_REDIS_HEALTH_CHECK_SECONDS", 30.0, 0.0),
             token_ttl=_env_int("SLAKIT_TOKEN_TTL_SECONDS", 900, 1),
             dataset_orders=_env_int("SLAKIT_DATASET_ORDERS", 60_000, 1_000),
             dataset_seed=_env_int("SLAKIT_DATASET_SEED", 20240101, 0),

@@ -27,11 +27,15 @@ class TierUnavailable(Exception):
 
 
 class RedisTier:
-    def __init__(self, name: str, url: str, timeout: float, retry_after: float) -> None:
+    def __init__(
+        self, name: str, url: str, timeout: float, retry_after: float, health_check: float = 0.0
+    ) -> None:
         self.name = name
         self.url = url
         self.timeout = timeout
         self.retry_after = retry_after
+        # Redis closes connections idle for its `timeout`: one idle this long is PINGed first.
+        self.health_check = health_check
         self.last_error = "" if url else "not configured"
         self._client: Redis | None = None
         self._down_until = 0.0
@@ -51,7 +55,7 @@ class RedisTier:
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
                 retry=Retry(NoBackoff(), 0),
-                health_check_interval=0,
+                health_check_interval=self.health_check,
             )
         return self._client
 

@@ -27,12 +27,9 @@ class Service:
         self.version = __version__
         self.stats = stats.WorkerStats()
         self.l0 = MemoryTier(settings.l0_max_entries, settings.l0_ttl)
-        self.l1 = RedisTier(
-            "l1", settings.redis_url, settings.redis_timeout, settings.redis_retry_after
-        )
-        self.l2 = RedisTier(
-            "l2", settings.redis_persist_url, settings.redis_timeout, settings.redis_retry_after
-        )
+        tier = (settings.redis_timeout, settings.redis_retry_after, settings.redis_health_check)
+        self.l1 = RedisTier("l1", settings.redis_url, *tier)
+        self.l2 = RedisTier("l2", settings.redis_persist_url, *tier)
         self.cache = TieredCache(
             self.l0, self.l1, self.l2, self.stats, "pending", settings.l1_ttl, settings.l2_ttl
         )
