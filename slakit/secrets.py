@@ -25,12 +25,14 @@ SLA_USER = "sla-operator"
 
 
 def _hash_password(password: str) -> str:
-    """The service's own password hash (scrypt), made by its CLI so the format has one owner."""
+    """The service's own password hash (scrypt), made by its CLI so the format has one owner.
+    It runs from the checkout (editable install): no bytecode written into service/src."""
     run = subprocess.run(
         [sys.executable, "-m", "slakit_service.hashpw"],
         input=password,
         capture_output=True,
         text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         check=False,
     )
     if run.returncode != 0:

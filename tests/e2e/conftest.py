@@ -1,4 +1,8 @@
-"""End-to-end tests run against the real lab: a Docker engine must be running."""
+"""End-to-end tests run against the real lab: a Docker engine must be running.
+
+Files run in name order: test_01_lab rebuilds the lab (down, up: nothing deployed), and the
+`deployed` fixture deploys it once per session for every later file that needs it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pytest
 
 from slakit.lab import engine
 from slakit.lab.spec import load_spec
-from tests.e2e.support import ROOT
+from tests.e2e.support import ROOT, invoke, report_dir
 
 
 def pytest_collection_modifyitems(items):
@@ -27,3 +31,11 @@ def docker_client() -> docker.DockerClient:
 @pytest.fixture(scope="session")
 def lab_spec():
     return load_spec(ROOT / "inventories/lab/hosts.yml")
+
+
+@pytest.fixture(scope="session")
+def deployed():
+    """`invoke deploy` on the lab, once per session: (its result, its report folder)."""
+    result = invoke("deploy", timeout=2400)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
+    return result, report_dir(result.stdout)

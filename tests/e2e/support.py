@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def run(*args: str, timeout: float = 1800, check: bool = False) -> subprocess.CompletedProcess:
-    """Run a command the way a user would, from the project root, with the venv on PATH."""
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+def run(
+    *args: str, timeout: float = 1800, check: bool = False, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run a command the way a user would, from the project root, with the venv on PATH;
+    `env` adds to (or replaces) variables of this process's environment."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
     result = subprocess.run(
         list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -27,3 +32,10 @@ def run(*args: str, timeout: float = 1800, check: bool = False) -> subprocess.Co
 
 def invoke(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run(str(BIN / "invoke"), *args, **kwargs)
+
+
+def report_dir(stdout: str) -> Path:
+    """The report folder that `invoke deploy` printed."""
+    match = re.search(r"reports: (reports/lab/\S+?)/?$", stdout, re.M)
+    assert match, stdout[-2000:]
+    return ROOT / match.group(1)

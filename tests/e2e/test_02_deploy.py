@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-import pytest
-
-from tests.e2e.support import ROOT, invoke, run
+from tests.e2e.support import invoke, report_dir, run
 
 EXPECTED_GATES = (
     "Converge: playbooks/site.yml",
@@ -26,19 +23,6 @@ EXPECTED_GATES = (
     "Response Time",
     "Host verification: testinfra",
 )
-
-
-def report_dir(stdout: str) -> Path:
-    match = re.search(r"reports: (reports/lab/\S+?)/?$", stdout, re.M)
-    assert match, stdout[-2000:]
-    return ROOT / match.group(1)
-
-
-@pytest.fixture(scope="module")
-def deployed():
-    result = invoke("deploy", timeout=2400)
-    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
-    return result, report_dir(result.stdout)
 
 
 def test_every_gate_ran_with_a_figure(deployed):
@@ -59,6 +43,9 @@ def test_deploy_and_smoke_gates_pass(deployed):
         assert gates[name]["status"] == "passed", gates[name]
     assert gates["Smoke: endpoints through the load balancer"]["figure"].startswith("16/16")
     assert gates["Smoke: endpoints on each app host"]["figure"].startswith("32/32")
+    # every planned check passed: the figure is passed/expected, the two counts equal
+    verify = gates["Host verification: testinfra"]["figure"]
+    assert re.fullmatch(r"(\d+)/\1 passed", verify) and not verify.startswith("0/"), verify
 
 
 def test_verdict_exit_code_and_text_follow_the_gates(deployed):

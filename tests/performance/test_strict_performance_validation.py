@@ -2,8 +2,9 @@
 
 Each story is measured once per session by slakit.sla (open loop, HdrHistogram,
 Clopper-Pearson bounds); tests assert the verdicts of its objectives. A test fails
-when an objective fails, and also when the measurement was INVALID (the checker
-could not trust its own numbers): neither counts as a pass.
+when an objective fails, when the measurement was INVALID (the checker could not
+trust its own numbers), and when an endpoint was not measured at all (the operator's
+credentials are missing): none of them counts as a pass.
 """
 
 from __future__ import annotations
@@ -49,6 +50,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
+CREDENTIALS = "the operator's are SLAKIT_SLA_USERNAME and SLAKIT_SLA_PASSWORD"
+
+
+def _not_measured(endpoints) -> str:
+    """Why endpoints were not measured, or "" when every one was."""
+    skipped = [e for e in endpoints if e.status == "skipped"]
+    if not skipped:
+        return ""
+    return (
+        "not measured, so not met: "
+        + "; ".join(f"{e.key} ({e.skip_reason})" for e in skipped)
+        + f": credentials missing, set the variables named ({CREDENTIALS})"
+    )
+
+
 def _story(sla_runs, story_id: str):
     result = sla_runs.run(story_id)
     return result, result.stories[0]
@@ -67,7 +83,7 @@ def assert_endpoint_meets_sla(sla_runs, story_id: str, key: str) -> None:
     _, story = _story(sla_runs, story_id)
     endpoint = next(e for e in story.endpoints if e.key == key)
     if endpoint.status == "skipped":
-        pytest.skip(f"{key}: {endpoint.skip_reason}")
+        pytest.fail(_not_measured([endpoint]), pytrace=False)
     objectives = [o for o in story.objectives if o.endpoint == key]
     met = bool(objectives) and all(o.status == "pass" for o in objectives)
     assert met, (
@@ -97,7 +113,10 @@ class TestStrictAPIPerformance:
 
     def test_story_sla(self, sla_runs, story_id):
         _, story = _story(sla_runs, story_id)
-        met = story.status in ("pass", "skipped")
+        missing = _not_measured(story.endpoints)
+        if missing or story.status == "skipped":
+            pytest.fail(f"story {story_id}: {missing or story.skip_reason}", pytrace=False)
+        met = story.status == "pass" and all(o.status == "pass" for o in story.objectives)
         assert met, f"story {story_id} {story.status.upper()}: " + _explain(story.objectives)
 
 
@@ -112,8 +131,8 @@ class TestStrictCachePerformance:
 
     def test_cache_hit_rate(self, sla_runs):
         result, _ = _story(sla_runs, "2.2")
-        if not result.cache.available:
-            pytest.skip(f"cache hit rates not available: {result.cache.reason}")
+        if not result.cache.available:  # not measured: never a verdict either way
+            pytest.fail(f"cache hit rates not available: {result.cache.reason}", pytrace=False)
         minimum = sla_runs.spec.readiness.min_cache_hit_rate or 0.95
         assert result.cache.overall is not None and result.cache.overall >= minimum, (
             f"overall cache hit rate {result.cache.overall} < {minimum:.0%}"
@@ -134,7 +153,8 @@ class TestPerformanceRegression:
         for story_id in stories:
             findings += compare_with_baseline(sla_runs.run(story_id), baseline)
         regressed = [f for f in findings if f.status == "fail"]
-        assert findings, "no endpoint in common with the baseline"
+        if not findings:
+            pytest.fail("no endpoint in common with the baseline", pytrace=False)
         assert not regressed, "; ".join(f"{f.endpoint}: {f.message}" for f in regressed)
 
     @pytest.mark.story_1_1

@@ -1,4 +1,9 @@
-"""Fixtures: real redis-server processes and the service as a real HTTP server."""
+"""Fixtures: real redis-server processes and the service as a real HTTP server.
+
+The tests never write under service/src: this process imports the service without writing
+bytecode (set here, before any test module imports it), the harness's subprocesses run with
+PYTHONDONTWRITEBYTECODE=1, and the session fails at its end if anything there changed.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,24 @@ from svc_harness import (
     RedisServer,
     ServiceProcess,
     service_env,
+    source_tree_changes,
+    source_tree_snapshot,
     users_json,
 )
 
+sys.dont_write_bytecode = True  # in-process imports of slakit_service (service/src)
 if str(SERVICE_SRC) not in sys.path:  # the service is a separate distribution under service/
     sys.path.insert(0, str(SERVICE_SRC))
+_SOURCE_BEFORE = source_tree_snapshot()  # before any test module of this folder is imported
+
+
+@pytest.fixture(scope="session", autouse=True)
+def service_src_untouched() -> Iterator[None]:
+    """Fails the session (an error at its last test's teardown) if anything under service/src
+    was created, changed or removed while it ran: __pycache__, *.pyc, stray files."""
+    yield
+    changes = source_tree_changes(_SOURCE_BEFORE, source_tree_snapshot())
+    assert not changes, f"the tests wrote into {SERVICE_SRC}: " + ", ".join(changes[:20])
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import sys
 import time
 
 from slakit_service.auth import User, hash_password, issue_token, verify_password
-from svc_harness import OPERATOR, PASSWORD, READER, SERVICE_SRC, TOKEN_SECRET
+from svc_harness import NO_BYTECODE, OPERATOR, PASSWORD, READER, SERVICE_SRC, TOKEN_SECRET
 
 WARM = "/api/v1/cache/warm"
 
@@ -75,7 +75,7 @@ def test_without_auth_configuration_reads_work_and_auth_answers_503(
 
 
 def test_hashpw_cli_prints_a_hash_that_verifies() -> None:
-    env = {"PYTHONPATH": str(SERVICE_SRC)}
+    env = {"PYTHONPATH": str(SERVICE_SRC), **NO_BYTECODE}
     done = subprocess.run(
         [sys.executable, "-m", "slakit_service.hashpw"],
         input="s3cret pass\n", capture_output=True, text=True, env=env, check=True,
