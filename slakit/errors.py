@@ -5,7 +5,8 @@ class SlakitError(Exception):
     """A problem the user can fix; `str(err)` says what and where.
 
     `exit_code` follows the project's convention: 1 a gate failed, 2 bad input or
-    configuration, 3 a measurement that cannot be trusted.
+    configuration, 3 a measurement that cannot be trusted, 4 an internal error (a bug:
+    the SLA command line gives any unexpected exception this code).
     """
 
     exit_code = 2

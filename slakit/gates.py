@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any
 
+from slakit.status import Status
 
-class Status(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # not run (e.g. --skip-sla): the verdict cannot be APPROVED
+__all__ = ["Gate", "Status", "gate", "skipped"]
+
+# readiness.json has always written gates in the past tense; other statuses as they are
+REPORTED = {Status.PASS: "passed", Status.FAIL: "failed"}
 
 
 @dataclass(frozen=True)
@@ -23,17 +23,18 @@ class Gate:
 
     @property
     def passed(self) -> bool:
-        return self.status is Status.PASSED
+        return self.status is Status.PASS
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["status"] = self.status.value
+        data["status"] = REPORTED.get(self.status, self.status.value)
         return data
 
 
 def gate(name: str, ok: bool, figure: str, target: str = "", detail: str = "") -> Gate:
-    return Gate(name, Status.PASSED if ok else Status.FAILED, figure, target, "" if ok else detail)
+    return Gate(name, Status.PASS if ok else Status.FAIL, figure, target, "" if ok else detail)
 
 
 def skipped(name: str, why: str) -> Gate:
+    """A gate that was not run (e.g. --skip-sla): the verdict cannot be APPROVED."""
     return Gate(name, Status.SKIPPED, "not run", detail=why)

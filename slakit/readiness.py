@@ -10,7 +10,13 @@ from typing import Any
 from slakit.gates import Gate, Status
 
 RULE = "=" * 80
-MARK = {Status.PASSED: "✅", Status.FAILED: "❌", Status.SKIPPED: "⏭️ "}
+MARK = {
+    Status.PASS: "✅",
+    Status.FAIL: "❌",
+    Status.INVALID: "⚠️ ",
+    Status.SKIPPED: "⏭️ ",
+    Status.INFO: "ℹ️ ",  # noqa: RUF001
+}
 
 
 def approved(gates: list[Gate]) -> bool:

@@ -16,7 +16,8 @@ Python API (what `invoke check.sla` and the deploy orchestrator call)::
 
 `run_checks` raises `slakit.errors.SlakitError` (exit_code 2) on bad input: malformed
 spec, unknown story, non-positive target, unreachable base URL, wrong status during
-warm-up, missing credentials. `run_checks_async` is the same coroutine for callers
+warm-up, missing credentials; any other exception is a bug (the command line reports it
+in one line and exits 4). `run_checks_async` is the same coroutine for callers
 that already run an event loop. `Result` is a dataclass tree (`result.to_json()`,
 `Result.load(path)`); `write_reports` writes report.txt, report.json, junit.xml and
 report.html and returns their paths.
@@ -26,12 +27,12 @@ Command line: `python -m slakit.sla --help`; spec format and formulas: sla/READM
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any
 
-from slakit.sla.engine import RunOptions, run_checks_async
+from slakit.sla.engine import RunOptions, run_checks, run_checks_async
+from slakit.sla.loop import run_loop
 from slakit.sla.model import Result
+from slakit.sla.reports import write_all
 from slakit.sla.spec import Spec, load_spec
 
 __all__ = [
@@ -41,35 +42,11 @@ __all__ = [
     "load_spec",
     "run_checks",
     "run_checks_async",
+    "run_loop",
     "write_reports",
 ]
 
 
-def run_loop(coro: Any) -> Any:
-    """Run a coroutine on uvloop when it is installed, else on asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
-def run_checks(
-    spec: Spec | str | Path | None,
-    base_url: str,
-    stories: list[str] | None = None,
-    *,
-    target_sla_ms: float | None = None,
-    options: RunOptions | None = None,
-) -> Result:
-    """Measure the spec's stories against base_url and judge them (blocking)."""
-    return run_loop(
-        run_checks_async(spec, base_url, stories, target_sla_ms=target_sla_ms, options=options)
-    )
-
-
 def write_reports(result: Result, outdir: str | Path) -> dict[str, Path]:
     """Write text, JSON, JUnit XML and HTML reports into outdir; return their paths."""
-    from slakit.sla.reports import write_all
-
     return write_all(result, Path(outdir))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from slakit.sla import histogram as hist
 from slakit.sla import stats
-from slakit.sla.model import FAIL, PASS, EndpointResult, RegressionFinding, Result
+from slakit.sla.model import EndpointResult, RegressionFinding, Result
+from slakit.status import Status
 
 ALPHA = 0.05
 REL_TOLERANCE = 0.10
@@ -59,7 +60,7 @@ def compare_with_baseline(current: Result, baseline: Result) -> list[RegressionF
                     baseline=b,
                     current=c,
                     p_value=p,
-                    status=FAIL if regressed else PASS,
+                    status=Status.FAIL if regressed else Status.PASS,
                     message=(
                         f"p{percentile:g} {b:.2f} -> {c:.2f} ms "
                         f"({k_c}/{n_c} slower than {b:.2f} ms vs {k_b}/{n_b}, p={p:.2g})"

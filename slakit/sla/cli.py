@@ -1,7 +1,8 @@
 """`python -m slakit.sla`: the seed's performance_benchmark flags, all working.
 
 Exit codes: 0 pass, 1 SLA not met (or, with --validate-production, platform not
-ready), 2 bad input or configuration, 3 invalid measurement.
+ready), 2 bad input or configuration, 3 invalid measurement, 4 internal error (a bug:
+one line on stderr, SLAKIT_DEBUG=1 for the traceback).
 """
 
 from __future__ import annotations
@@ -10,16 +11,21 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from slakit.errors import SlakitError
+from slakit.sla.engine import RunOptions, run_checks
+from slakit.sla.model import EXIT_BAD_INPUT, EXIT_INTERNAL, Result
+from slakit.sla.reports import render_html, render_junit, render_text, write_all, write_text_file
+from slakit.sla.spec import load_spec
 
 DEFAULT_BASE_URL = "http://localhost:8000"
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"slakit: {message} (see --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"slakit: {message} (see --help)\n")
 
 
 def build_parser(prog: str = "python -m slakit.sla") -> argparse.ArgumentParser:
@@ -27,7 +33,7 @@ def build_parser(prog: str = "python -m slakit.sla") -> argparse.ArgumentParser:
         prog=prog,
         description="Open-loop, HdrHistogram, confidence-gated SLA validation of an HTTP API.",
         epilog="Exit codes: 0 pass, 1 SLA not met / not production ready, 2 bad input, "
-        "3 invalid measurement. Spec format and formulas: sla/README.md.",
+        "3 invalid measurement, 4 internal error. Spec format and formulas: sla/README.md.",
     )
     p.add_argument(
         "--base-url", default=DEFAULT_BASE_URL, help=f"API under test ({DEFAULT_BASE_URL})"
@@ -87,23 +93,10 @@ def _stories(values: list[str] | None) -> list[str] | None:
 
 def run(argv: Sequence[str] | None = None, prog: str = "python -m slakit.sla") -> int:
     args = build_parser(prog).parse_args(argv)
-    from slakit.sla import run_checks
-    from slakit.sla.engine import RunOptions
-    from slakit.sla.reports import (
-        render_html,
-        render_junit,
-        render_text,
-        write_all,
-        write_text_file,
-    )
-    from slakit.sla.spec import load_spec
-
     spec = load_spec(args.spec, target_sla_ms=args.target_sla)
     stories = _stories(args.story)
     spec.select(stories)  # unknown story: exit 2 before any traffic
     if args.baseline:
-        from slakit.sla.model import Result
-
         Result.load(args.baseline)  # unreadable baseline: exit 2 before any traffic
     options = RunOptions(
         stories=stories,
@@ -128,7 +121,7 @@ def run(argv: Sequence[str] | None = None, prog: str = "python -m slakit.sla") -
     if args.html:
         write_text_file(args.html, render_html(result))
     if args.report_dir:
-        write_all(result, __import__("pathlib").Path(args.report_dir))
+        write_all(result, Path(args.report_dir))
     return result.exit_code
 
 
@@ -136,18 +129,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m slakit.sla") 
     try:
         return run(argv, prog)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2, one line)
-        return exit_.code if isinstance(exit_.code, int) else 2
+        return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     except SlakitError as err:
         print(f"slakit: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("slakit: interrupted", file=sys.stderr)
         return 130
-    except Exception as err:
+    except Exception as err:  # a bug, not a verdict: never mistaken for exit 3
         if os.environ.get("SLAKIT_DEBUG"):
             raise
-        print(
-            f"slakit: internal error: {type(err).__name__}: {err} (SLAKIT_DEBUG=1: traceback)",
-            file=sys.stderr,
-        )
-        return 3
+        what = " ".join(f"{type(err).__name__}: {err}".split())  # one line, whatever err says
+        print(f"slakit: internal error: {what} (SLAKIT_DEBUG=1: traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -11,22 +11,11 @@ from collections.abc import Callable
 
 from slakit.sla import histogram as hist
 from slakit.sla import stats
+from slakit.sla.histogram import us
 from slakit.sla.measure import EndpointMeasurement, StoryMeasurement
-from slakit.sla.model import (
-    FAIL,
-    INVALID,
-    PASS,
-    SKIPPED,
-    EndpointResult,
-    ObjectiveResult,
-    StoryResult,
-    Validity,
-)
+from slakit.sla.model import EndpointResult, ObjectiveResult, StoryResult, Validity
 from slakit.sla.spec import Endpoint, Objective, Spec, Story
-
-
-def us(ms: float) -> int:
-    return round(ms * 1000)
+from slakit.status import Status
 
 
 def _objective(
@@ -45,21 +34,29 @@ def _objective(
     if samples <= 0:
         return ObjectiveResult(
             story.id, objective.scope, endpoint, name or _name(objective, threshold_ms), kind,
-            threshold_ms, allowed, 0, 0, None, need, None, INVALID, "no requests measured",
+            threshold_ms, allowed, 0, 0, None, need, None, Status.INVALID, "no requests measured",
         )  # fmt: skip
     upper = stats.upper_bound(exceedances, samples, spec.confidence, spec.bound)
     level = stats.confidence_level(exceedances, samples, allowed)
     if samples < need:
-        status, message = INVALID, f"only {samples} requests, {need} needed"
+        status, message = Status.INVALID, f"only {samples} requests, {need} needed"
     elif upper <= allowed:
-        status, message = PASS, ""
+        status, message = Status.PASS, ""
     else:
-        status = FAIL
+        status = Status.FAIL
         message = f"{exceedances}/{samples} over: upper bound {upper:.2%} > allowed {allowed:.2%}"
     return ObjectiveResult(
         story.id, objective.scope, endpoint, name or _name(objective, threshold_ms), kind,
         threshold_ms, allowed, samples, exceedances, upper, need, level, status, message,
     )  # fmt: skip
+
+
+def combined(objectives: list[ObjectiveResult]) -> Status:
+    """A failure for certain decides; else an undecided objective; else pass."""
+    statuses = {o.status for o in objectives}
+    if Status.FAIL in statuses:
+        return Status.FAIL
+    return Status.INVALID if Status.INVALID in statuses else Status.PASS
 
 
 def _name(objective: Objective, threshold_ms: float | None) -> str:
@@ -97,8 +94,7 @@ def endpoint_result(
         k = m.exceed[us(threshold)] + _failures(m)
         objectives.append(_objective(spec, story, objective, m.sent, k, endpoint.key, threshold))
         recounts[id(objectives[-1])] = lambda extra, t=threshold: _recount([(m, t)], extra)
-    statuses = {o.status for o in objectives}
-    status = FAIL if FAIL in statuses else INVALID if INVALID in statuses else PASS
+    status = combined(objectives)
     connect = hist.summary_ms(m.connect)
     result = EndpointResult(
         key=endpoint.key,
@@ -132,7 +128,7 @@ def skipped_endpoint(endpoint: Endpoint, reason: str) -> EndpointResult:
         path=endpoint.path,
         name=endpoint.name,
         target_ms=endpoint.target_ms,
-        status=SKIPPED,
+        status=Status.SKIPPED,
         skip_reason=reason,
     )
 
@@ -171,7 +167,7 @@ def story_result(
         id=story.id,
         name=story.name,
         priority=story.priority,
-        status=SKIPPED,
+        status=Status.SKIPPED,
         compliance_threshold=story.compliance,
     )
     by_key = {m.key: m for m in measurement.endpoints} if measurement else {}
@@ -245,8 +241,7 @@ def story_result(
     if not result.validity.valid:
         _judge_under_invalid_measurement(spec, result, objectives, recounts, measurement)
     result.objectives = objectives
-    statuses = {o.status for o in objectives}
-    result.status = FAIL if FAIL in statuses else INVALID if INVALID in statuses else PASS
+    result.status = combined(objectives)
     return result
 
 
@@ -266,7 +261,7 @@ def _judge_under_invalid_measurement(
         measurement.lag.get_max_value() / 1000.0 if measurement.lag.get_total_count() else 0.0
     )
     for objective in objectives:
-        if objective.status != FAIL:
+        if objective.status != Status.FAIL:
             continue
         if lag_only and objective.samples:
             k = recounts[id(objective)](worst_lag_ms)
@@ -277,8 +272,8 @@ def _judge_under_invalid_measurement(
                 )
                 continue
         objective.message += "; measurement invalid, the client may have caused it"
-        objective.status = INVALID
-    failed = {o.endpoint for o in objectives if o.status == FAIL}
+        objective.status = Status.INVALID
+    failed = {o.endpoint for o in objectives if o.status == Status.FAIL}
     for er in result.endpoints:
-        if er.status == FAIL and er.key not in failed:
-            er.status = INVALID
+        if er.status == Status.FAIL and er.key not in failed:
+            er.status = Status.INVALID

@@ -13,6 +13,11 @@ PLOT_PERCENTILES = (
 )  # fmt: skip
 
 
+def us(ms: float) -> int:
+    """Milliseconds (spec, reports) to the microseconds histograms and thresholds count in."""
+    return round(ms * 1000)
+
+
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
 

@@ -253,7 +253,6 @@ async def measure_story_async(
     process_index: int = 0,
     process_count: int = 1,
     wait_for_start: Callable[[], Awaitable[float]] | None = None,
-    on_progress: Callable[[float], None] | None = None,
 ) -> StoryMeasurement:
     """Warm up, then run every endpoint's load at once; this process's share of it."""
     recorders = [_Recorder(p) for p in plans]
@@ -276,9 +275,7 @@ async def measure_story_async(
         for pool, recorder in zip(pools, recorders, strict=True):
             pool.on_done = recorder.record
         start = await wait_for_start() if wait_for_start else monotonic() + 0.02
-        return await _run(
-            plans, pools, recorders, start, process_index, process_count, on_progress, made_before
-        )
+        return await _run(plans, pools, recorders, start, process_index, process_count, made_before)
     finally:
         for pool in pools:
             pool.close()
@@ -291,7 +288,6 @@ async def _run(
     start: float,
     process_index: int,
     process_count: int,
-    on_progress: Callable[[float], None] | None,
     made_before: list[int],
 ) -> StoryMeasurement:
     loop = asyncio.get_running_loop()
@@ -359,8 +355,6 @@ async def _run(
             now = monotonic()
             for pool in pools:
                 pool.sweep(now)
-            if on_progress is not None:
-                on_progress(min(1.0, (now - start) / run_time) if run_time > 0 else 1.0)
             await asyncio.sleep(TICK_S)
 
     tick_task = loop.create_task(ticker())

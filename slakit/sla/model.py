@@ -7,13 +7,14 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from slakit.errors import SlakitError
+from slakit.status import Status
 
-PASS, FAIL, INVALID, SKIPPED = "pass", "fail", "invalid", "skipped"
-EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INVALID = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3, 4
 RESULT_FORMAT = "slakit-sla-result/1"
 
 Summary = dict[str, float | None]
@@ -33,7 +34,7 @@ class ObjectiveResult:
     upper_bound: float | None
     min_samples: int
     confidence_level: float | None
-    status: str
+    status: Status
     message: str = ""
 
     @property
@@ -48,7 +49,7 @@ class EndpointResult:
     path: str
     name: str
     target_ms: float
-    status: str
+    status: Status
     skip_reason: str = ""
     planned: int = 0
     sent: int = 0
@@ -88,7 +89,7 @@ class StoryResult:
     id: str
     name: str
     priority: str
-    status: str
+    status: Status
     mode: str = "open"
     rate_rps: float | None = None
     duration_s: float | None = None
@@ -112,7 +113,9 @@ class StoryResult:
 
     @property
     def production_ready(self) -> bool:
-        return self.status == PASS and all(e.status != SKIPPED for e in self.endpoints)
+        return self.status == Status.PASS and all(
+            e.status != Status.SKIPPED for e in self.endpoints
+        )
 
 
 @dataclass
@@ -120,7 +123,7 @@ class LoadTestStep:
     multiplier: float
     rate_rps: float
     duration_s: float
-    status: str
+    status: Status
     samples: int = 0
     p50_ms: float | None = None
     p95_ms: float | None = None
@@ -134,7 +137,7 @@ class LoadTestResult:
     story_id: str
     nominal_rps: float
     capacity_rps: float | None
-    status: str
+    status: Status
     steps: list[LoadTestStep] = field(default_factory=list)
     note: str = ""
 
@@ -147,7 +150,7 @@ class RegressionFinding:
     baseline: float | None
     current: float | None
     p_value: float | None
-    status: str
+    status: Status
     message: str = ""
 
 
@@ -167,7 +170,7 @@ class ReadinessCheck:
     name: str
     value: str
     target: str
-    status: str  # pass | fail | info
+    status: Status  # pass | fail | info
 
 
 @dataclass
@@ -195,7 +198,7 @@ class Result:
     target_ms: float
     confidence: float
     bound: str
-    status: str
+    status: Status
     exit_code: int
     duration_s: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
@@ -240,6 +243,8 @@ def _build(tp: Any, value: Any) -> Any:
     """Rebuild typed dataclasses from `dataclasses.asdict` output."""
     if value is None:
         return None
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(value)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = typing.get_type_hints(tp)
         kwargs = {

@@ -1,4 +1,4 @@
-"""Several load processes for one story when one cannot keep the schedule.
+"""Run a story's load in this process or, when one cannot keep the schedule, in several.
 
 Each child warms its own connections, reports ready, waits for a common start time
 (CLOCK_MONOTONIC is shared by all processes of a machine), takes every n-th slot of
@@ -8,26 +8,46 @@ each schedule and sends back its histograms, which the parent merges.
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
+import os
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 from slakit.errors import SlakitError
 from slakit.sla.http import Target
+from slakit.sla.loop import run_loop
 from slakit.sla.measure import EndpointPlan, StoryMeasurement, measure_story_async
+from slakit.sla.model import EXIT_INTERNAL, EXIT_INVALID
 
 START_MARGIN_S = 0.2
 READY_TIMEOUT_S = 60.0
+DEADLINE_MARGIN_S = 5.0
 
 
-def _run_loop(coro: Any) -> Any:
-    try:
-        import uvloop
+def process_count(
+    plans: list[EndpointPlan], requested: int | None, max_rate_per_process: float
+) -> int:
+    """`requested` (--processes), else enough for the open-loop rate, at most one per CPU."""
+    if requested is not None:
+        if requested < 1:
+            raise SlakitError(f"--processes must be >= 1 (got {requested})")
+        return requested
+    rate = sum(p.rate for p in plans if p.mode == "open")
+    wanted = math.ceil(rate / max_rate_per_process) if rate else 1
+    return max(1, min(wanted, os.cpu_count() or 1))
 
-        return uvloop.run(coro)
-    except ImportError:
-        return asyncio.run(coro)
+
+async def measure_plans(
+    plans: list[EndpointPlan], target: Target, requested: int | None, max_rate_per_process: float
+) -> StoryMeasurement:
+    """Measure the plans at once, in as many processes as `process_count` says."""
+    count = process_count(plans, requested, max_rate_per_process)
+    if count <= 1:
+        return await measure_story_async(plans, target)
+    run_time = max(p.run_time_s for p in plans) + max(p.timeout_s for p in plans)
+    return await measure_in_processes(plans, target, count, run_time + DEADLINE_MARGIN_S)
 
 
 def _child(
@@ -44,12 +64,12 @@ def _child(
         )
 
     try:
-        measurement = _run_loop(main())
+        measurement = run_loop(main())
         conn.send(("result", measurement.to_wire()))
     except SlakitError as err:
         conn.send(("error", (str(err), err.exit_code)))
     except Exception as err:  # a child must always answer, never hang the parent
-        conn.send(("error", (f"load process failed: {type(err).__name__}: {err}", 3)))
+        conn.send(("error", (f"load process failed: {type(err).__name__}: {err}", EXIT_INTERNAL)))
     finally:
         conn.close()
 
@@ -75,11 +95,13 @@ async def measure_in_processes(
     async def receive(conn: Connection, timeout: float) -> tuple[str, Any]:
         ready = await loop.run_in_executor(None, conn.poll, timeout)
         if not ready:
-            raise SlakitError("a load process did not answer in time", exit_code=3)
+            raise SlakitError("a load process did not answer in time", exit_code=EXIT_INVALID)
         try:
             return await loop.run_in_executor(None, conn.recv)
         except EOFError:
-            raise SlakitError("a load process exited without a result", exit_code=3) from None
+            raise SlakitError(
+                "a load process exited without a result", exit_code=EXIT_INVALID
+            ) from None
 
     try:
         for conn in pipes:

@@ -11,16 +11,18 @@ total rate whose objectives all passed. The load test passes when the first step
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
 from slakit.sla import stats
 from slakit.sla.evaluate import story_result
 from slakit.sla.http import Target
-from slakit.sla.measure import EndpointPlan, StoryMeasurement
-from slakit.sla.model import INVALID, PASS, SKIPPED, LoadTestResult, LoadTestStep
+from slakit.sla.measure import EndpointPlan
+from slakit.sla.model import LoadTestResult, LoadTestStep
+from slakit.sla.prepare import PreparedStory
+from slakit.sla.processes import measure_plans
+from slakit.sla.progress import Progress
 from slakit.sla.spec import Spec, Story
+from slakit.status import Status
 
 MAX_STEP_S = 60.0
 
@@ -53,21 +55,20 @@ def step_duration(spec: Spec, story: Story, plans: list[EndpointPlan], multiplie
 
 async def ramp_story(
     spec: Spec,
-    prepared: Any,
+    prepared: PreparedStory,
     target: Target,
     processes: int | None,
-    progress: Any,
-    measure: Callable[[list[EndpointPlan], Target, int], Awaitable[StoryMeasurement]],
+    progress: Progress,
 ) -> LoadTestResult:
-    from slakit.sla.engine import process_count
-
-    story: Story = prepared.story
+    story = prepared.story
     scalable = {e.key for e in story.endpoints if e.scale_in_load_test and e.load.mode == "open"}
     plans = [p for p in prepared.plans if p.key in scalable]
     measured = [e for e in prepared.measured if e.key in scalable]
     nominal = sum(p.rate for p in plans)
     if not plans:
-        return LoadTestResult(story.id, 0.0, None, SKIPPED, note="no open-loop endpoint to ramp")
+        return LoadTestResult(
+            story.id, 0.0, None, Status.SKIPPED, note="no open-loop endpoint to ramp"
+        )
     sub_story = replace(story, endpoints=tuple(measured))
     steps: list[LoadTestStep] = []
     capacity: float | None = None
@@ -77,13 +78,14 @@ async def ramp_story(
         step_plans = [
             replace(p, rate=p.rate * multiplier, duration_s=duration, requests=None) for p in plans
         ]
-        count = process_count(step_plans, spec, processes)
         rate = nominal * multiplier
         with progress.track(f"story {story.id} ramp {rate:.0f} req/s", duration):
-            measurement = await measure(step_plans, target, count)
+            measurement = await measure_plans(
+                step_plans, target, processes, spec.validity.max_rate_per_process
+            )
         planned = {p.key: p.slots for p in step_plans}
         result = story_result(spec, sub_story, measurement, measured, {}, planned)
-        problems = [o.message for o in result.objectives if o.status != PASS and o.message]
+        problems = [o.message for o in result.objectives if o.status != Status.PASS and o.message]
         steps.append(
             LoadTestStep(
                 multiplier=multiplier,
@@ -98,13 +100,13 @@ async def ramp_story(
                 note="; ".join(result.validity.problems or problems[:2]),
             )
         )
-        if result.status != PASS:
-            if result.status == INVALID and capacity is not None:
+        if result.status != Status.PASS:
+            if result.status == Status.INVALID and capacity is not None:
                 note = f"client limit reached at {rate:.0f} req/s: capacity is at least this"
             break
         capacity = rate
     else:
         note = "ramp ceiling reached: capacity is at least the last rate"
     first = steps[0].status
-    status = first if first in (PASS, INVALID) else "fail"
+    status = first if first in (Status.PASS, Status.INVALID) else Status.FAIL
     return LoadTestResult(story.id, nominal, capacity, status, steps, note)

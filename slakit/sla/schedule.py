@@ -39,7 +39,6 @@ async def dispatch_open_loop(
     schedule: Iterable[tuple[float, int]],
     clock: Clock,
     send: Callable[[float, int, float], None],
-    should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
     """Call send(intended, stream, lag) for every slot, at its intended time or ASAP.
 
@@ -51,8 +50,6 @@ async def dispatch_open_loop(
         if intended > now:
             await clock.sleep_until(intended)
             now = clock.now()
-            if should_stop():
-                break
         send(intended, stream, max(0.0, now - intended))
         dispatched += 1
     return dispatched

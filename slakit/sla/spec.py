@@ -9,6 +9,7 @@ Every problem is a `SlakitError` (exit 2) naming the file and the offending key.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from slakit.errors import SlakitError
 from slakit.sla import stats
 
 DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "sla" / "spec.yml"
-STORY_IDS_HINT = "1.1, 2.2, 4.1, 4.2, core"
 MAX_DURATION_S = 3600.0
 
 _NUM = {"type": "number"}
@@ -206,9 +206,6 @@ class Load:
             return self.requests / self.rate
         return None
 
-    def scaled(self, multiplier: float, duration_s: float) -> Load:
-        return replace(self, rate=self.rate * multiplier, duration_s=duration_s, requests=None)
-
 
 @dataclass(frozen=True)
 class Objective:
@@ -242,7 +239,6 @@ class Endpoint:
     auth: str | None
     expect_status: tuple[int, ...]
     target_ms: float
-    target_explicit: bool
     objectives: tuple[Objective, ...]
     load: Load
     scale_in_load_test: bool = True
@@ -343,7 +339,7 @@ def load_spec(path: str | Path | None = None, *, target_sla_ms: float | None = N
     return parse_spec(data, source=str(source), target_sla_ms=target_sla_ms)
 
 
-def _where(path: Any) -> str:
+def _where(path: Iterable[str | int]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -391,7 +387,7 @@ def parse_spec(data: Any, *, source: str = "<spec>", target_sla_ms: float | None
         endpoints = []
         keys: set[str] = set()
         for e_index, raw in enumerate(raw_story["endpoints"]):
-            endpoint = _endpoint(raw, sid, target, story_objectives, story_load, auth)
+            endpoint = _endpoint(raw, sid, target, story_objectives, story_load)
             e_where = f"{where}.endpoints[{e_index}]"
             if endpoint.key in keys:
                 raise SlakitError(
@@ -482,7 +478,6 @@ def _endpoint(
     default_target: float,
     story_objectives: list[Objective],
     story_load: dict[str, Any],
-    auth: dict[str, AuthScheme],
 ) -> Endpoint:
     status = raw.get("expect_status", 200)
     endpoint_objectives = (
@@ -505,7 +500,6 @@ def _endpoint(
         auth=raw.get("auth"),
         expect_status=tuple(status) if isinstance(status, list) else (int(status),),
         target_ms=float(raw.get("target_ms", default_target)),
-        target_explicit="target_ms" in raw,
         objectives=tuple(endpoint_objectives),
         load=_build_load(_merge_load(story_load, raw.get("load", {}))),
         scale_in_load_test=bool(raw.get("scale_in_load_test", True)),

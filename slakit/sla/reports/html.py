@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from html import escape
 
-from slakit.sla.model import PASS, Result, StoryResult
+from slakit.sla.model import Result, StoryResult
 from slakit.sla.reports.text import render_text
+from slakit.status import Status
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 W, H, PAD_L, PAD_B, PAD_T, PAD_R = 720, 320, 60, 40, 20, 170
@@ -137,15 +138,15 @@ def render_html(result: Result) -> str:
         "<th>status</th></tr>",
     ]
     for c in result.readiness:
-        status = c.status if c.status != "info" else "skipped"
+        cell = "info" if c.status == Status.INFO else _cls(c.status)
         body.append(
             f"<tr><td class=l>{escape(c.name)}</td><td class=l>{escape(c.value)}</td>"
-            f"<td class=l>{escape(c.target)}</td><td>{_cls(status) if c.status != 'info' else 'info'}</td></tr>"
+            f"<td class=l>{escape(c.target)}</td><td>{cell}</td></tr>"
         )
     body.append("</table>")
     body += [_story(s) for s in result.stories]
     body.append("<h2>Text report</h2><pre>" + escape(render_text(result, True)) + "</pre>")
-    ok = "✅" if result.status == PASS else "❌"
+    ok = "✅" if result.status == Status.PASS else "❌"
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{ok} slakit SLA report</title><style>{STYLE}</style></head><body>"

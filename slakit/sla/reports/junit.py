@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from slakit.sla.model import FAIL, INVALID, SKIPPED, Result
+from slakit.sla.model import Result
+from slakit.status import Status
 
 
-def _case(suite: ET.Element, classname: str, name: str, status: str, message: str, seconds: float = 0.0) -> None:
+def _case(suite: ET.Element, classname: str, name: str, status: Status, message: str, seconds: float = 0.0) -> None:
     case = ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{seconds:.3f}")
-    if status == FAIL:
+    if status == Status.FAIL:
         ET.SubElement(case, "failure", message=message or "objective not met", type="SLA")
-    elif status == INVALID:
+    elif status == Status.INVALID:
         ET.SubElement(case, "error", message=message or "measurement invalid", type="INVALID")
-    elif status == SKIPPED:
+    elif status == Status.SKIPPED:
         ET.SubElement(case, "skipped", message=message or "skipped")
 
 
@@ -45,10 +46,10 @@ def render_junit(result: Result) -> str:
             )
             _case(suite, classname, f"{where} {o.name}", o.status, "; ".join(filter(None, [o.message, detail])))
         for e in story.endpoints:
-            if e.status == SKIPPED:
-                _case(suite, classname, f"{e.key}", SKIPPED, e.skip_reason)
-        if story.status == SKIPPED and not story.endpoints:
-            _case(suite, classname, "story", SKIPPED, story.skip_reason)
+            if e.status == Status.SKIPPED:
+                _case(suite, classname, f"{e.key}", Status.SKIPPED, e.skip_reason)
+        if story.status == Status.SKIPPED and not story.endpoints:
+            _case(suite, classname, "story", Status.SKIPPED, story.skip_reason)
         _finish(suite)
     if result.load_tests:
         suite = ET.SubElement(root, "testsuite", name="load test", timestamp=result.generated)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from slakit.sla.model import FAIL, INVALID, PASS, SKIPPED, Result, StoryResult
+from slakit.sla.model import ObjectiveResult, Result, StoryResult
+from slakit.status import Status
 
 RULE = "=" * 80
 SUB = "-" * 40
 YES, NO = "✅ YES", "❌ NO"
-MARK = {PASS: "✅", FAIL: "❌", INVALID: "⚠️", SKIPPED: "⏭️", "info": "ℹ️"}  # noqa: RUF001
+MARK = {
+    Status.PASS: "✅",
+    Status.FAIL: "❌",
+    Status.INVALID: "⚠️",
+    Status.SKIPPED: "⏭️",
+    Status.INFO: "ℹ️",  # noqa: RUF001
+}
 
 
 def _ms(value: float | None) -> str:
@@ -69,14 +76,17 @@ def render_text(result: Result, comprehensive: bool | None = None) -> str:
 
 
 def _measurement_line(result: Result) -> str:
-    flagged = [s for s in result.stories if s.validity.problems or s.status == INVALID]
+    flagged = [s for s in result.stories if s.validity.problems or s.status == Status.INVALID]
     if flagged:
         notes = []
         for s in flagged:
             problems = ", ".join(s.validity.problems or ["too few samples"])
-            verdict = {PASS: "passed anyway", FAIL: "failed anyway"}.get(s.status, "INVALID")
+            verdict = {Status.PASS: "passed anyway", Status.FAIL: "failed anyway"}.get(
+                s.status, "INVALID"
+            )
             notes.append(f"story {s.id}: {problems} ({verdict})")
-        head = "INVALID" if any(s.status == INVALID for s in result.stories) else "LIMITS EXCEEDED"
+        invalid = any(s.status == Status.INVALID for s in result.stories)
+        head = "INVALID" if invalid else "LIMITS EXCEEDED"
         return f"{head} ({'; '.join(notes)})"
     lags = [s.validity.lag_p99_ms for s in result.stories if s.validity.lag_p99_ms is not None]
     cpus = [s.validity.client_cpu for s in result.stories if s.validity.client_cpu is not None]
@@ -91,7 +101,7 @@ def _measurement_line(result: Result) -> str:
 
 def _story(story: StoryResult, result: Result, detail: bool) -> list[str]:
     head = f"📊 STORY {story.id.upper()}: {story.name}"
-    if story.status == SKIPPED:
+    if story.status == Status.SKIPPED:
         return [head, f"   Status: SKIPPED ({story.skip_reason})"]
     lines = [
         head,
@@ -108,7 +118,7 @@ def _story(story: StoryResult, result: Result, detail: bool) -> list[str]:
         "   Performance Score: "
         + ("n/a" if story.score is None else f"{story.score:.1f}/100"),
         f"   Production Ready: {YES if story.production_ready else NO}"
-        + ("" if story.status == PASS else f" ({story.status.upper()})"),
+        + ("" if story.status == Status.PASS else f" ({story.status.upper()})"),
         f"   Load: {_load_line(story)}",
     ]
     if story.validity.problems:
@@ -118,11 +128,11 @@ def _story(story: StoryResult, result: Result, detail: bool) -> list[str]:
             " survive crediting the worst schedule lag)"
         )
     for objective in story.objectives:
-        if objective.scope == "story" or detail or objective.status != PASS:
+        if objective.scope == "story" or detail or objective.status != Status.PASS:
             lines.append("   " + _objective_line(objective))
     lines.append("   Endpoints:")
     for e in story.endpoints:
-        if e.status == SKIPPED:
+        if e.status == Status.SKIPPED:
             lines.append(f"   ⏭️ SKIP {e.key}: {e.skip_reason}")
             continue
         lat = e.latency
@@ -155,7 +165,7 @@ def _load_line(story: StoryResult) -> str:
     return f"{how}, {story.samples} requests in {duration}, {story.validity.processes} process(es)"
 
 
-def _objective_line(o) -> str:  # type: ignore[no-untyped-def]
+def _objective_line(o: ObjectiveResult) -> str:
     where = o.endpoint or f"story {o.story_id}"
     if o.upper_bound is None:
         return f"{MARK.get(o.status, '')} {where} {o.name}: {o.message or o.status}"
@@ -164,7 +174,7 @@ def _objective_line(o) -> str:  # type: ignore[no-untyped-def]
         f" (upper bound {o.upper_bound:.2%} vs allowed {o.allowed:.2%},"
         f" confidence {o.confidence_level:.1%})"
     )
-    if o.status != PASS and o.message:
+    if o.status != Status.PASS and o.message:
         text += f" — {o.status.upper()}: {o.message}"
     return text
 
@@ -204,7 +214,7 @@ def _load_tests(result: Result) -> list[str]:
 
 
 def _regressions(result: Result) -> list[str]:
-    regressed = [r for r in result.regressions if r.status == FAIL]
+    regressed = [r for r in result.regressions if r.status == Status.FAIL]
     lines = [f"🔁 REGRESSION CHECK against {result.baseline_source}", SUB]
     if not result.regressions:
         return [*lines, "No endpoint in common with the baseline."]

@@ -24,8 +24,9 @@ import urllib.request
 
 from slakit.sla import RunOptions, run_checks
 from slakit.sla import histogram as hist
-from slakit.sla.model import PASS, Result
+from slakit.sla.model import Result
 from slakit.sla.spec import parse_spec
+from slakit.status import Status
 
 FIXED_MS, SPREAD_MS = 20.0, 400.0
 RATE, DURATION_S = 50, 8
@@ -70,7 +71,7 @@ def realized(url: str, path: str, count: int) -> list[float]:
 def run(url: str) -> Result:
     result = run_checks(spec(), url, options=RunOptions(progress=False))
     story = result.stories[0]
-    assert story.validity.valid and story.status == PASS, (
+    assert story.validity.valid and story.status == Status.PASS, (
         f"run not usable: {story.status}, {story.validity.problems}, "
         f"{[o.message for o in story.objectives if o.message]}"
     )

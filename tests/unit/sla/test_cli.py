@@ -137,3 +137,21 @@ def test_unreachable_base_url_exits_2_without_traceback():
     assert proc.returncode == 2
     assert proc.stderr.startswith("slakit: cannot reach http://127.0.0.1:")
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_an_internal_error_exits_4_not_3_with_one_line(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.delenv("SLAKIT_DEBUG", raising=False)
+    monkeypatch.setattr("slakit.sla.cli.run_checks", broken)
+    base = ["--spec", str(SMALL), "--base-url", f"http://127.0.0.1:{free_port()}", "--no-progress"]
+    assert main(base) == 4
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "slakit: internal error: RuntimeError: boom second line (SLAKIT_DEBUG=1: traceback)\n"
+    )
+    monkeypatch.setenv("SLAKIT_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(base)

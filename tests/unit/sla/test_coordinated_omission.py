@@ -18,9 +18,9 @@ import json
 import urllib.request
 
 from slakit.sla import histogram as hist
-from slakit.sla.engine import make_plan
 from slakit.sla.http import parse_base_url, prepare_request
 from slakit.sla.measure import EndpointMeasurement, measure_story_async
+from slakit.sla.prepare import make_plan
 from slakit.sla.spec import parse_spec
 
 RATE = 200.0
@@ -54,7 +54,7 @@ def measure_once(url: str) -> EndpointMeasurement:
     story = spec.stories[0]
     endpoint = story.endpoints[0]
     target = parse_base_url(url)
-    plan = make_plan(endpoint, story, target, prepare_request(target, "GET", endpoint.path))
+    plan = make_plan(endpoint, story, prepare_request(target, "GET", endpoint.path))
     measurement = asyncio.run(measure_story_async([plan], target))
     return measurement.endpoints[0]
 

@@ -15,12 +15,13 @@ from fractions import Fraction
 import pytest
 
 from slakit.sla import stats
-from slakit.sla.engine import make_plan
 from slakit.sla.evaluate import story_result
 from slakit.sla.http import Exchange, parse_base_url, prepare_request
 from slakit.sla.measure import StoryMeasurement, _Recorder
-from slakit.sla.model import FAIL, INVALID, PASS, ObjectiveResult
+from slakit.sla.model import ObjectiveResult
+from slakit.sla.prepare import make_plan
 from slakit.sla.spec import parse_spec
+from slakit.status import Status
 
 TARGET_MS = 20.0
 ALPHA = Fraction(1, 20)  # 1 - confidence (95 %)
@@ -79,7 +80,7 @@ def endpoint_verdict(n: int, k: int, percentile: float) -> ObjectiveResult:
     story = spec.stories[0]
     endpoint = story.endpoints[0]
     target = parse_base_url("http://127.0.0.1:9")
-    recorder = _Recorder(make_plan(endpoint, story, target, prepare_request(target, "GET", "/x")))
+    recorder = _Recorder(make_plan(endpoint, story, prepare_request(target, "GET", "/x")))
     for i in range(n):
         ex = Exchange(recorder.plan.request, intended=0.0)
         ex.status, ex.t_send, ex.t_first = 200, 0.0, 0.001
@@ -98,7 +99,7 @@ def test_under_the_allowed_share_but_over_the_bound_fails():
     assert Fraction(k, n) < Fraction(1, 20)
     assert not passes(k, n, Fraction(1, 20))
     objective = endpoint_verdict(n, k, 95)
-    assert objective.status == FAIL, objective
+    assert objective.status == Status.FAIL, objective
     assert objective.upper_bound > 0.05
 
 
@@ -106,7 +107,7 @@ def test_too_few_requests_is_invalid_even_with_none_over():
     need = first_n_with_clean_pass(Fraction(1, 20))
     assert need == 59  # 0.95^58 > 0.05 >= 0.95^59
     objective = endpoint_verdict(need - 1, 0, 95)
-    assert objective.status == INVALID, objective
+    assert objective.status == Status.INVALID, objective
     assert objective.min_samples == need
 
 
@@ -114,7 +115,7 @@ def test_too_few_requests_is_invalid_even_with_none_over():
 def test_none_over_with_just_enough_requests_passes(allowed, percentile):
     need = first_n_with_clean_pass(allowed)
     objective = endpoint_verdict(need, 0, percentile)
-    assert objective.status == PASS, objective
+    assert objective.status == Status.PASS, objective
 
 
 def test_a_bound_just_under_the_allowance_passes_and_one_more_fails():
@@ -122,9 +123,9 @@ def test_a_bound_just_under_the_allowance_passes_and_one_more_fails():
     k = largest_passing_k(n, allowed)
     assert passes(k, n, allowed) and not passes(k + 1, n, allowed)
     assert (k + 1) / n < 0.05  # the raw share would pass both
-    assert endpoint_verdict(n, k, 95).status == PASS
+    assert endpoint_verdict(n, k, 95).status == Status.PASS
     one_more = endpoint_verdict(n, k + 1, 95)
-    assert one_more.status == FAIL, one_more
+    assert one_more.status == Status.FAIL, one_more
     assert one_more.upper_bound > 0.05
 
 

@@ -12,8 +12,9 @@ could at worst cost (62.5 req/s). Rates this low leave the client idle.
 from __future__ import annotations
 
 from slakit.sla import RunOptions, run_checks
-from slakit.sla.model import FAIL, INVALID, PASS, LoadTestResult
+from slakit.sla.model import LoadTestResult
 from slakit.sla.spec import parse_spec
+from slakit.status import Status
 
 SERVICE_MS = 10.0
 KNEE_RPS = 1000.0 / SERVICE_MS
@@ -55,7 +56,7 @@ def ramp(url: str) -> LoadTestResult:
     for _attempt in range(ATTEMPTS):
         result = run_checks(spec(), url, options=RunOptions(load_test=True, progress=False))
         [load_test] = result.load_tests
-        if load_test.steps[-1].status != INVALID:
+        if load_test.steps[-1].status != Status.INVALID:
             return load_test
     raise AssertionError(
         f"the client could not keep its schedule in {ATTEMPTS} ramps (machine overloaded?): "
@@ -68,10 +69,10 @@ def test_ramp_reports_a_capacity_just_below_the_known_knee(delay_server):
     load_test = ramp(url)
     steps = [(round(s.rate_rps, 1), s.status, s.p95_ms) for s in load_test.steps]
     # it ramps until the first failing step and no further
-    assert [s.status for s in load_test.steps[:-1]] == [PASS] * (len(steps) - 1), steps
-    assert load_test.steps[-1].status == FAIL, steps
+    assert [s.status for s in load_test.steps[:-1]] == [Status.PASS] * (len(steps) - 1), steps
+    assert load_test.steps[-1].status == Status.FAIL, steps
     assert load_test.steps[-1].rate_rps > KNEE_RPS, steps
-    assert load_test.status == PASS  # the nominal rate is sustained
+    assert load_test.status == Status.PASS  # the nominal rate is sustained
     assert load_test.capacity_rps is not None, steps
     assert NOMINAL_RPS * 1.25 <= load_test.capacity_rps < KNEE_RPS, steps
     assert load_test.capacity_rps == load_test.steps[-2].rate_rps, steps

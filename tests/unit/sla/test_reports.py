@@ -120,3 +120,7 @@ def test_a_baseline_that_is_not_a_result_is_bad_input(tmp_path):
     with pytest.raises(SlakitError, match="not a slakit SLA result") as err:
         Result.load(path)
     assert err.value.exit_code == 2
+
+
+def test_json_written_today_is_the_recorded_json(recorded):
+    assert json.loads(recorded.to_json()) == json.loads((DATA / "recorded_run.json").read_text())

@@ -16,9 +16,9 @@ from typing import Any
 
 from slakit import checks, readiness
 from slakit.gates import Gate, Status
-from slakit.sla.engine import verdict
-from slakit.sla.model import EXIT_FAIL, EXIT_PASS, FAIL, INVALID, PASS, Result
+from slakit.sla.model import EXIT_FAIL, EXIT_PASS, Result
 from slakit.sla.spec import Spec, parse_spec
+from slakit.sla.verdict import verdict
 
 VALID_GATE = "SLA measurement valid"
 
@@ -62,8 +62,8 @@ def by_name(gates: list[Gate]) -> dict[str, Status]:
 def test_a_clean_run_passes_every_sla_gate(delay_server, tmp_path):
     url = delay_server(1.0, 0.0)
     gates, result = sla_gates(url, spec(OPEN), tmp_path, "20240101T000000Z")
-    assert result["status"] == PASS and result["exit_code"] == EXIT_PASS
-    assert by_name(gates)[VALID_GATE] is Status.PASSED
+    assert result["status"] == Status.PASS and result["exit_code"] == EXIT_PASS
+    assert by_name(gates)[VALID_GATE] is Status.PASS
     assert all(g.passed for g in gates), [(g.name, g.figure) for g in gates if not g.passed]
     assert readiness.approved(gates)
 
@@ -74,16 +74,16 @@ INVALID_RUN = {"mode": "closed", "concurrency": 1, "duration_s": 0.3}  # ~15 of 
 def test_an_invalid_run_is_not_approved(delay_server, tmp_path):
     url = delay_server(20.0, 0.0)
     gates, result = sla_gates(url, spec(INVALID_RUN), tmp_path, "20240101T000000Z")
-    assert result["status"] == INVALID, result["status"]
+    assert result["status"] == Status.INVALID, result["status"]
     assert not readiness.approved(gates)
-    assert by_name(gates)["SLA Objectives"] is Status.FAILED
+    assert by_name(gates)["SLA Objectives"] is Status.FAIL
 
 
 def test_an_invalid_run_fails_the_measurement_valid_gate(delay_server, tmp_path):
     url = delay_server(20.0, 0.0)
     gates, result = sla_gates(url, spec(INVALID_RUN), tmp_path, "20240101T000000Z")
-    assert result["status"] == INVALID, result["status"]
-    assert by_name(gates)[VALID_GATE] is Status.FAILED
+    assert result["status"] == Status.INVALID, result["status"]
+    assert by_name(gates)[VALID_GATE] is Status.FAIL
 
 
 def test_a_load_test_that_ran_and_failed_is_not_approved(delay_server, tmp_path):
@@ -93,12 +93,12 @@ def test_a_load_test_that_ran_and_failed_is_not_approved(delay_server, tmp_path)
     ramp = {"start_multiplier": 3, "max_steps": 1, "step_duration_s": 1.5}
     run_spec = spec({"rate": 50, "requests": 75}, target_ms=100, load_test=ramp)
     gates, result = sla_gates(url, run_spec, tmp_path, "20240101T000000Z", load_test=True)
-    assert [s["status"] for s in result["stories"]] == [PASS]
-    assert result["load_tests"][0]["status"] == FAIL
+    assert [s["status"] for s in result["stories"]] == [Status.PASS]
+    assert result["load_tests"][0]["status"] == Status.FAIL
     assert result["exit_code"] == EXIT_FAIL
     # and without --validate-production too (the CLI's plain run)
-    assert verdict(Result.from_dict(result), False) == (FAIL, EXIT_FAIL)
-    assert by_name(gates)["Load Testing"] is Status.FAILED
+    assert verdict(Result.from_dict(result), False) == (Status.FAIL, EXIT_FAIL)
+    assert by_name(gates)["Load Testing"] is Status.FAIL
     assert not readiness.approved(gates)
 
 
@@ -108,9 +108,9 @@ def test_a_regression_against_the_previous_run_is_not_approved(delay_server, tmp
     before, _ = sla_gates(delay_server(1.0, 0.0), spec(OPEN), tmp_path, "20240101T000000Z")
     assert readiness.approved(before)
     gates, result = sla_gates(delay_server(25.0, 0.0), spec(OPEN), tmp_path, "20240102T000000Z")
-    assert [s["status"] for s in result["stories"]] == [PASS]
+    assert [s["status"] for s in result["stories"]] == [Status.PASS]
     assert result["baseline_source"].endswith("20240101T000000Z/sla/report.json")
     assert result["exit_code"] == EXIT_FAIL
-    assert verdict(Result.from_dict(result), False) == (FAIL, EXIT_FAIL)
-    assert by_name(gates)["Regression Tests"] is Status.FAILED
+    assert verdict(Result.from_dict(result), False) == (Status.FAIL, EXIT_FAIL)
+    assert by_name(gates)["Regression Tests"] is Status.FAIL
     assert not readiness.approved(gates)
