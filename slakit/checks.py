@@ -9,8 +9,8 @@ from pathlib import Path
 from slakit import ansible, smoke, stack, verify
 from slakit.envs import Environment
 from slakit.gates import Gate, gate
-from slakit.sla.model import INVALID
 from slakit.sla.spec import Spec
+from slakit.status import Status
 
 SMOKE_PLAYBOOK = "smoke.yml"
 
@@ -109,7 +109,7 @@ def sla_gates(
     gates = [
         gate(
             "SLA measurement valid",
-            result.status != INVALID,
+            result.status != Status.INVALID,
             f"{result.platform.samples} samples in {result.duration_s:.0f} s against {base_url}",
             detail="client could not keep its schedule: measurement unreliable (sla/report.txt)",
         )

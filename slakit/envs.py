@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from slakit.yamlfile import parse
 INVENTORIES = Path("inventories")
 VAULT_HEADER = "$ANSIBLE_VAULT"
 REQUIRED_GROUPS = ("lb", "app", "redis")
+ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,14 @@ def known() -> list[str]:
 
 
 def resolve(name: str) -> Environment:
+    if not ENV_NAME.fullmatch(name):
+        raise SlakitError(
+            f"env {name!r}: an environment is a folder name under {INVENTORIES}/ "
+            "(letters, digits, '-', '_'; no path separators or '..')"
+        )
     env = Environment(name, INVENTORIES / name)
+    if env.inventory.is_dir() and not (env.inventory / "hosts.yml").is_file():
+        raise SlakitError(f"{env.inventory}: no hosts.yml in the inventory folder")
     if not (env.inventory / "hosts.yml").is_file():
         raise SlakitError(
             f"unknown env {name!r}: no {env.inventory}/hosts.yml (known: {', '.join(known())})"

@@ -1,16 +1,18 @@
 """Preflight: everything that can be known wrong before any host is touched.
 
-Checks, in order: the environment exists, its YAML parses, the vault password is there and
-right, the groups the stack needs are present, then `site.yml --tags preflight`: no two roles
-on one port of a host (playbooks/ports.yml), role input validation (argument_specs and each
-role's validation tasks) on every host, which also proves every host reachable. Any failure
-is one SlakitError line (exit 2).
+Checks, in order: the environment exists, its YAML parses, the secrets' files (a vault for
+staging/production, not an example one; its password file private), the vault password is
+there and right, the groups the stack needs are present, the secrets' values as Ansible
+resolves them on the controller (not examples, strong, well-formed: slakit/secret_checks.py),
+then `site.yml --tags preflight`: the checks across roles and hosts (playbooks/preflight.yml),
+role input validation (argument_specs and each role's validation tasks) on every host, which
+also proves every host reachable. Any failure is one SlakitError line (exit 2).
 """
 
 from __future__ import annotations
 
-from slakit import ansible
-from slakit.envs import REQUIRED_GROUPS, Environment, check_yaml, vault_password_file
+from slakit import ansible, secret_checks
+from slakit.envs import REQUIRED_GROUPS, Environment, check_yaml
 from slakit.errors import SlakitError
 
 # Validation without SSH: every host's tasks run on the controller with its own facts.
@@ -27,12 +29,13 @@ OFFLINE_ARGS = (
 def run(env: Environment, *, limit: str = "", offline: bool = False) -> list[str]:
     """Returns what was checked, one line each; raises SlakitError on the first problem."""
     check_yaml(env)
-    vault = vault_password_file(env)
+    vault = secret_checks.check_files(env)  # secrets: a vault, not an example, private password
     inventory = ansible.inventory(env)
     for group in REQUIRED_GROUPS:
         if not (inventory.get(group) or {}).get("hosts"):
             raise SlakitError(f"{env.inventory}/hosts.yml: group {group!r} has no hosts")
     hosts = sorted(inventory.get("_meta", {}).get("hostvars", {}))
+    unresolved = secret_checks.check_values(env, OFFLINE_ARGS)  # strong, well-formed, no examples
     result = ansible.playbook(
         env,
         "site.yml",
@@ -43,9 +46,17 @@ def run(env: Environment, *, limit: str = "", offline: bool = False) -> list[str
     )
     if result.returncode != 0:
         raise SlakitError(f"preflight ({env.name}): {result.first_failure()}")
+    if unresolved:  # the role checks did not trip on them (outside --limit): still refused
+        raise SlakitError(f"preflight ({env.name}): the secrets of {unresolved[0]} do not resolve")
     reach = "not contacted (offline)" if offline else f"{len(hosts)}/{len(hosts)} reachable"
     return [
         f"inventory {env.inventory}: {len(hosts)} hosts, groups {', '.join(REQUIRED_GROUPS)}",
-        f"secrets: {'vault ' + str(vault) if vault else 'lab-generated (.lab/secrets.yml)'}",
+        "secrets: "
+        + (
+            f"vault {', '.join(map(str, env.vault_files()))} (password file {vault})"
+            if vault
+            else "lab-generated (.lab/secrets.yml)"
+        )
+        + "; none an example or placeholder, token strong, users valid",
         f"role inputs valid on every host; hosts {reach}",
     ]

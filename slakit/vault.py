@@ -60,7 +60,8 @@ def create(env: Environment, password_file: Path) -> Path:
         input="---\n" + plain,
         capture_output=True,
         text=True,
-        env=command_env(),
+        # the password file is given once, as the flag: twice is two "default" vault ids
+        env={k: v for k, v in command_env().items() if k != "ANSIBLE_VAULT_PASSWORD_FILE"},
         check=False,
     )
     if run.returncode != 0:

@@ -35,6 +35,11 @@ class CallbackModule(CallbackBase):
 
     def _record(self, result, kind: str) -> None:
         res = result._result
+        # a loop that failed: the first failed item says why ("One or more items failed" does not)
+        failed_items = [
+            r for r in res.get("results") or [] if isinstance(r, dict) and r.get("failed")
+        ]
+        res = failed_items[0] if failed_items else res
         msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
         if res.get("_ansible_no_log"):
             msg = "(output hidden: task handles a secret)"

@@ -10,6 +10,7 @@ from invoke import Collection
 from slakit import envs
 from slakit import vault as vault_files
 from slakit.errors import SlakitError
+from slakit.secret_checks import check_password_file
 from slakit.tasks import task
 
 
@@ -22,6 +23,7 @@ def vault(c, env):
     password_file = os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE", "")
     if not password_file or not Path(password_file).is_file():
         raise SlakitError("set ANSIBLE_VAULT_PASSWORD_FILE to the file holding the vault password")
+    check_password_file(Path(password_file))  # owner-only, not a published example password
     print(f"wrote {vault_files.create(environment, Path(password_file))}")
 
 

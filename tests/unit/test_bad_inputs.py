@@ -1,0 +1,170 @@
+"""The battery of bad inputs (README, "Bad input"): each row is refused by the offline preflight
+of a staging inventory with one line naming the file, host or variable, exit 2, before any
+host is contacted. One case per row of the README table, in the same order.
+
+One project copy with a real vault serves every case; each case breaks the copy's staging
+inventory and the inventory is put back afterwards.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from test_preflight import invoke, make_vault, one_line_error, project_copy
+
+STAGING = Path("inventories/staging")
+REDIS_1 = "        redis-1:\n          ansible_host: 192.0.2.31\n"
+
+
+def yaml_file(copy: Path, name: str, text: str) -> None:
+    path = copy / STAGING / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("---\n" + text)
+
+
+def hosts_edit(old: str, new: str) -> Callable[[Path], None]:
+    def edit(copy: Path) -> None:
+        hosts = copy / STAGING / "hosts.yml"
+        text = hosts.read_text()
+        assert old in text, old
+        hosts.write_text(text.replace(old, new, 1))
+
+    return edit
+
+
+def group_vars(name: str, text: str) -> Callable[[Path], None]:
+    return lambda copy: yaml_file(copy, f"group_vars/{name}", text)
+
+
+def host_vars(host: str, text: str) -> Callable[[Path], None]:
+    return lambda copy: yaml_file(copy, f"host_vars/{host}.yml", text)
+
+
+def old_python(copy: Path) -> None:
+    fake = copy / "python3.8"
+    fake.write_text("#!/bin/sh\necho 3.8\n")
+    fake.chmod(0o755)
+    yaml_file(copy, "group_vars/app/python.yml", f"app_python: {fake}\n")
+
+
+def no_hosts_yml(copy: Path) -> None:
+    (copy / "inventories/empty/group_vars").mkdir(parents=True)
+
+
+CASES = [
+    (
+        "roles collide on a host",
+        lambda c: (
+            hosts_edit(REDIS_1, "        app-1:\n")(c),
+            host_vars("app-1", "app_port: 6380\n")(c),
+        ),
+        "staging",
+        "app-1: port 6380 is used by both app (app_port) and redis instance persist",
+    ),
+    (
+        "two hosts with one address",
+        hosts_edit("ansible_host: 192.0.2.22", "ansible_host: 192.0.2.21"),
+        "staging",
+        "app-2: ansible_host 192.0.2.21 is also the address of app-1",
+    ),
+    (
+        "a Redis host the app never uses",
+        hosts_edit(REDIS_1, REDIS_1 + "        redis-2:\n          ansible_host: 192.0.2.32\n"),
+        "staging",
+        "redis-2: in group redis, but the app uses only the first Redis host (redis-1)",
+    ),
+    (
+        "an empty group a playbook needs",
+        hosts_edit(
+            "    lb:\n      hosts:\n        lb-1:\n          ansible_host: 192.0.2.10\n", ""
+        ),
+        "staging",
+        "group 'lb' has no hosts",
+    ),
+    ("an env name with a path", lambda c: None, "../lab", "an environment is a folder name"),
+    ("an inventory folder without hosts.yml", no_hosts_yml, "empty", "no hosts.yml"),
+    (
+        "LB health path differs from the app's",
+        group_vars("lb.yml", "loadbalancer_health_path: /healthz\n"),
+        "staging",
+        "lb-1: loadbalancer_health_path /healthz differs from app_health_path /api/v1/health",
+    ),
+    (
+        "an LB server name that is not the app host",
+        host_vars("app-2", "app_lb_server: web-2\n"),
+        "staging",
+        "app-2: app_lb_server web-2 is not a server of lb-1",
+    ),
+    (
+        "an HAProxy timeout that is not a duration",
+        group_vars("lb.yml", "loadbalancer_timeout_client: thirty\n"),
+        "staging",
+        "loadbalancer_timeout_client (thirty) is not an HAProxy duration",
+    ),
+    (
+        "a zero app timeout",
+        group_vars("app.yml", "app_timeout: 0\n"),
+        "staging",
+        "app_timeout=0 (needs > 0",
+    ),
+    (
+        "maxmemory 0",
+        group_vars("redis.yml", "redis_cache_maxmemory_mb: 0\n"),
+        "staging",
+        "redis_instances[cache] on redis-1",
+    ),
+    (
+        "maxmemory above host memory",
+        group_vars("redis.yml", "redis_persist_maxmemory_mb: 99999999\n"),
+        "staging",
+        "redis_instances[persist] on redis-1",
+    ),
+    (
+        "a public Redis bind with protected mode off",
+        group_vars(
+            "redis.yml",
+            "redis_bind_addresses: [8.8.8.8]\nredis_allow_public_bind: true\n"
+            "redis_protected_mode: false\n",
+        ),
+        "staging",
+        "8.8.8.8 is a public address and redis_protected_mode is off",
+    ),
+    (
+        "a public Redis bind not allowed",
+        group_vars("redis.yml", "redis_bind_addresses: [8.8.8.8, 127.0.0.1]\n"),
+        "staging",
+        "redis_bind_addresses on redis-1: 8.8.8.8 is a public address",
+    ),
+    (
+        "a Python older than the app needs",
+        old_python,
+        "staging",
+        "is Python 3.8; the app needs Python 3.11 or newer",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def staging_copy(tmp_path_factory) -> tuple[Path, Path]:
+    copy = project_copy.__wrapped__(tmp_path_factory.mktemp("bad-inputs"))
+    password = make_vault(copy, "staging")
+    shutil.copytree(copy / "inventories", copy / ".inventories-pristine")
+    return copy, password
+
+
+@pytest.mark.parametrize(
+    ("break_it", "env", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input_is_one_line_exit_2(staging_copy, break_it, env, message):
+    copy, password = staging_copy
+    try:
+        break_it(copy)
+        result = invoke("check.preflight", "--env", env, "--offline", cwd=copy, vault=password)
+        line = one_line_error(result)
+        assert message in line, line
+    finally:
+        shutil.rmtree(copy / "inventories")
+        shutil.copytree(copy / ".inventories-pristine", copy / "inventories")
