@@ -46,6 +46,9 @@ def parse_base_url(url: str) -> Target:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SlakitError(f"--base-url must look like http://host:port (got {url!r})")
+    if parts.query or parts.fragment:
+        # the endpoints' paths are appended to the base URL: a query or fragment would break them
+        raise SlakitError(f"--base-url must not carry a query or fragment (got {url!r})")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:

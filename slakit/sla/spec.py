@@ -346,9 +346,32 @@ def _where(path: Iterable[str | int]) -> str:
     return out or "(top level)"
 
 
+def _non_finite(data: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Path of the first .inf or .nan anywhere in the spec (JSON Schema numbers allow them)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        found = _non_finite(value, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
 def parse_spec(data: Any, *, source: str = "<spec>", target_sla_ms: float | None = None) -> Spec:
     if not isinstance(data, dict):
         raise SlakitError(f"{source}: the spec must be a YAML mapping with 'version' and 'stories'")
+    where = _non_finite(data)
+    if where is not None:
+        raise SlakitError(
+            f"{source}: {_where(where)}: must be a finite number (.inf and .nan are not)"
+        )
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(SCHEMA).iter_errors(data)
     )

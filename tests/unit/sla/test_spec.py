@@ -53,6 +53,14 @@ def raw() -> dict:
         (lambda d: d["stories"][0]["endpoints"][0].update(auth="admin"), "unknown scheme 'admin'"),
         (lambda d: d["defaults"]["load"].update(duration_s=0.3), "needs at least 59 requests"),
         (lambda d: d["defaults"].update(compliance=1.5), "defaults.compliance"),
+        (
+            lambda d: d["stories"][0]["endpoints"][0].update(target_ms=float("inf")),
+            "stories[0].endpoints[0].target_ms: must be a finite number",
+        ),
+        (
+            lambda d: d["defaults"]["load"].update(rate=float("nan")),
+            "defaults.load.rate: must be a finite number",
+        ),
     ],
 )
 def test_invalid_specs_fail_with_one_clear_line(mutate, message):
@@ -83,3 +91,11 @@ def test_unreadable_and_malformed_files(tmp_path):
     with pytest.raises(SlakitError, match=r"bad\.yml: line"):
         load_spec(bad)
     assert DEFAULT_SPEC.exists()
+
+
+def test_an_infinite_target_in_yaml_is_bad_input_not_an_internal_error(tmp_path):
+    spec = tmp_path / "inf.yml"
+    spec.write_text(SMALL.read_text().replace("target_ms: 15", "target_ms: .inf"))
+    with pytest.raises(SlakitError, match=r"defaults\.target_ms: must be a finite number") as err:
+        load_spec(spec)
+    assert err.value.exit_code == 2
