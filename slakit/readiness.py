@@ -7,16 +7,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from slakit.gates import Gate, Status
+from slakit.gates import Gate
+from slakit.status import MARK
 
 RULE = "=" * 80
-MARK = {
-    Status.PASS: "✅",
-    Status.FAIL: "❌",
-    Status.INVALID: "⚠️ ",
-    Status.SKIPPED: "⏭️ ",
-    Status.INFO: "ℹ️ ",  # noqa: RUF001
-}
 
 
 def approved(gates: list[Gate]) -> bool:
@@ -34,7 +28,8 @@ def render_text(env: str, generated: datetime, gates: list[Gate], notes: list[st
     for g in gates:
         target = f" (target: {g.target})" if g.target else ""
         why = f" — {g.detail}" if g.detail else ""
-        lines.append(f"{MARK[g.status]} {g.name}: {g.figure}{target}{why}")
+        mark = MARK[g.status] + (" " if "\ufe0f" in MARK[g.status] else "")  # 1 cell wide
+        lines.append(f"{mark} {g.name}: {g.figure}{target}{why}")
     lines += [""] + [f"Note: {n}" for n in notes] + ([""] if notes else [])
     failed = [g.name for g in gates if not g.passed]
     lines += [

@@ -15,3 +15,13 @@ class Status(StrEnum):
     INVALID = "invalid"  # measured, but the measurement cannot decide (SLA exit 3)
     SKIPPED = "skipped"  # not run or not measured: never counts as passed
     INFO = "info"  # reported, not gated
+
+
+# How a report shows each status (text reports and the readiness assessment).
+MARK = {
+    Status.PASS: "✅",
+    Status.FAIL: "❌",
+    Status.INVALID: "⚠️",
+    Status.SKIPPED: "⏭️",
+    Status.INFO: "ℹ️",  # noqa: RUF001
+}

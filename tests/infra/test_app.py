@@ -12,6 +12,7 @@ import json
 
 import pytest
 from conftest import (
+    UNIT_HARDENING,
     assert_no_mismatches,
     check_unit_hardening,
     expected,
@@ -25,35 +26,6 @@ from conftest import (
 
 pytestmark = pytest.mark.group("app")
 MAX_EXPOSURE = 2.0  # systemd-analyze security goal for the app unit (role README)
-HARDENING = {
-    "NoNewPrivileges": "yes",
-    "CapabilityBoundingSet": "",
-    "AmbientCapabilities": "",
-    "ProtectSystem": "strict",
-    "ProtectHome": "yes",
-    "PrivateTmp": "yes",
-    "PrivateDevices": "yes",
-    "DevicePolicy": "closed",
-    "ProtectKernelTunables": "yes",
-    "ProtectKernelModules": "yes",
-    "ProtectKernelLogs": "yes",
-    "ProtectControlGroups": "yes",
-    "ProtectClock": "yes",
-    "ProtectHostname": "yes",
-    "ProtectProc": "invisible",
-    "ProcSubset": "pid",
-    "PrivateIPC": "yes",
-    "KeyringMode": "private",
-    "RestrictNamespaces": "yes",
-    "RestrictRealtime": "yes",
-    "RestrictSUIDSGID": "yes",
-    "LockPersonality": "yes",
-    "MemoryDenyWriteExecute": "yes",
-    "RemoveIPC": "yes",
-    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
-    "SystemCallArchitectures": "native",
-    "UMask": "0077",
-}
 # The gunicorn settings the role sets, each from its role variable.
 GUNICORN = {
     "workers": "app_workers",
@@ -229,7 +201,7 @@ def test_health_answers_from_every_worker(host, app):
 
 def test_unit_hardening(host, app):
     """Each hardening directive of the app unit, as systemd loaded it, and the overall score."""
-    want = HARDENING | {"ReadWritePaths": f"{app['root']}/shared"}
+    want = UNIT_HARDENING | {"ReadWritePaths": f"{app['root']}/shared"}
     problems = check_unit_hardening(host, app["unit"], want)
     score = exposure(host, app["unit"])
     if score > MAX_EXPOSURE:

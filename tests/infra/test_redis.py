@@ -17,6 +17,7 @@ import uuid
 
 import pytest
 from conftest import (
+    UNIT_HARDENING,
     ansible_inventory,
     ansible_task,
     assert_no_mismatches,
@@ -41,35 +42,8 @@ IP_WORDS = {
     "link-local": {"169.254.0.0/16", "fe80::/64"},
     "multicast": {"224.0.0.0/4", "ff00::/8"},
 }
-# The unit's hardening (role README): each directive as `systemctl show` reports it.
-HARDENING = {
-    "NoNewPrivileges": "yes",
-    "CapabilityBoundingSet": "",
-    "AmbientCapabilities": "",
-    "ProtectSystem": "strict",
-    "ProtectHome": "yes",
-    "PrivateTmp": "yes",
-    "PrivateDevices": "yes",
-    "DevicePolicy": "closed",
-    "ProtectClock": "yes",
-    "ProtectControlGroups": "yes",
-    "ProtectHostname": "yes",
-    "ProtectKernelLogs": "yes",
-    "ProtectKernelModules": "yes",
-    "ProtectKernelTunables": "yes",
-    "ProtectProc": "invisible",
-    "ProcSubset": "pid",
-    "PrivateIPC": "yes",
-    "RemoveIPC": "yes",
-    "KeyringMode": "private",
-    "LockPersonality": "yes",
-    "MemoryDenyWriteExecute": "yes",
-    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
-    "RestrictNamespaces": "yes",
-    "RestrictRealtime": "yes",
-    "RestrictSUIDSGID": "yes",
-    "SystemCallArchitectures": "native",
-    "UMask": "0077",
+# The redis unit's hardening (role README): the common set and no exec outside its binary.
+HARDENING = UNIT_HARDENING | {
     "NoExecPaths": "/",
     "ExecPaths": "/usr/bin/redis-server /usr/lib /lib",
 }

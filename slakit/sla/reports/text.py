@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from slakit.sla.model import ObjectiveResult, Result, StoryResult
-from slakit.status import Status
+from slakit.status import MARK, Status
 
 RULE = "=" * 80
 SUB = "-" * 40
 YES, NO = "✅ YES", "❌ NO"
-MARK = {
-    Status.PASS: "✅",
-    Status.FAIL: "❌",
-    Status.INVALID: "⚠️",
-    Status.SKIPPED: "⏭️",
-    Status.INFO: "ℹ️",  # noqa: RUF001
-}
 
 
 def _ms(value: float | None) -> str:
