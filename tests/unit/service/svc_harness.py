@@ -1,35 +1,33 @@
 """Real processes for the service tests: redis-server instances and the service itself.
 
 Redis users are the redis role's own: the `user` lines of roles/redis/templates/redis.conf.j2
-rendered with the role's defaults (redis_app_acl and the rest), so a command the role forbids
-the app fails here as it would in production. Nothing here writes under service/src: the
-service's processes run with PYTHONDONTWRITEBYTECODE=1.
+as Ansible renders them with the role's variables (redis_app_acl and the rest), so a command
+the role forbids the app fails here as it would in production. Nothing here writes under
+service/src: the service's processes run with PYTHONDONTWRITEBYTECODE=1.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
 import requests
-import yaml
+
+from slakit.ansible import RESOLVE_TAG, run_plays
 
 REPO = Path(__file__).resolve().parents[3]
 SERVICE_SRC = REPO / "service" / "src"
 VENV_BIN = Path(sys.executable).parent
-ROLE_DEFAULTS = REPO / "roles" / "redis" / "defaults" / "main.yml"
 ROLE_CONF_TEMPLATE = REPO / "roles" / "redis" / "templates" / "redis.conf.j2"
 # Test passwords (the role requires 16 characters or more).
 REDIS_PASSWORDS = {
@@ -70,63 +68,46 @@ def wait_until(
     raise AssertionError(f"gave up waiting for {what} (last error: {last_error}){state}")
 
 
-_BARE_REF = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+def role_acl() -> tuple[str, str, str, list[str]]:
+    """(app user, its ACL, admin user, the `user` lines of redis.conf) as Ansible renders the redis
+    role's own config template with the role's variables, resolved on this machine, and the
+    test passwords: a command the role forbids the app is forbidden here too."""
+    rendered = f"{{{{ lookup('ansible.builtin.template', '{ROLE_CONF_TEMPLATE}') }}}}"
+    play = {
+        "name": "Render the redis role's ACL users",
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        "roles": ["redis"],
+        "vars": REDIS_PASSWORDS,
+        "tasks": [
+            {"name": "Gather facts", "ansible.builtin.setup": {}, "tags": [RESOLVE_TAG]},
+            {
+                "name": "Render the config of one instance",
+                "vars": {"item": {"name": "test", "port": 6379, "persistence": "none"}},
+                "ansible.builtin.debug": {
+                    "msg": {
+                        "config": rendered,
+                        "app": "{{ redis_app_user }}",
+                        "acl": "{{ redis_app_acl }}",
+                        "admin": "{{ redis_admin_user }}",
+                    }
+                },
+                "tags": [RESOLVE_TAG],
+            },
+        ],
+    }
+    out = run_plays("localhost,", [play], args=("--tags", RESOLVE_TAG, "--skip-tags", "always"))
+    result = out["plays"][0]["tasks"][-1]["hosts"]["localhost"]
+    if result.get("failed") or "msg" not in result or not isinstance(result["msg"], dict):
+        raise RuntimeError(f"rendering the redis role's config failed: {result.get('msg')}")
+    msg = result["msg"]
+    lines = [ln for ln in msg["config"].splitlines() if ln.startswith("user ")]
+    return msg["app"], msg["acl"], msg["admin"], lines
 
 
-def role_defaults(names: Iterable[str], path: Path = ROLE_DEFAULTS) -> dict[str, str]:
-    """These keys of the redis role's defaults as Ansible resolves them there: a plain string,
-    or one whose only templating is `{{ other }}` naming another plain-string default (the
-    inventories set none of these). Anything else (filters, expressions, facts, undefined
-    names) would need Ansible itself: refused, loudly, rather than guessed."""
-    data = yaml.safe_load(path.read_text())
-    data = data if isinstance(data, dict) else {}
-
-    def resolve(name: str, seen: tuple[str, ...]) -> str:
-        value = data.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise RuntimeError(f"{path}: {name} must be a non-empty string, found {value!r}")
-        if name in seen:
-            raise RuntimeError(f"{path}: {name} refers to itself through {' -> '.join(seen)}")
-        resolved = _BARE_REF.sub(lambda m: resolve(m.group(1), (*seen, name)), value)
-        if "{{" in resolved or "{%" in resolved or "{#" in resolved:
-            raise RuntimeError(
-                f"{path}: {name} is templated beyond a plain `{{{{ name }}}}` ({value!r}); "
-                "the service tests cannot resolve it as Ansible would: simplify it there or "
-                "teach svc_harness.role_defaults"
-            )
-        return resolved
-
-    return {name: resolve(name, ()) for name in names}
-
-
-_JINJA_VAR = re.compile(r"\{\{\s*(\w+)\s*(\|\s*hash\('sha256'\)\s*)?\}\}")
-
-
-def role_acl_lines(
-    template: Path = ROLE_CONF_TEMPLATE, defaults: Path = ROLE_DEFAULTS
-) -> list[str]:
-    """The `user` lines of the role's redis.conf template as Ansible renders them with the
-    role's defaults (user names and ACLs) and the test passwords."""
-    lines = [ln for ln in template.read_text().splitlines() if ln.startswith("user ")]
-    names = {m.group(1) for ln in lines for m in _JINJA_VAR.finditer(ln)}
-    values = {**role_defaults(sorted(names - set(REDIS_PASSWORDS)), defaults), **REDIS_PASSWORDS}
-
-    def render(match: re.Match[str]) -> str:
-        value = values[match.group(1)]
-        return hashlib.sha256(value.encode()).hexdigest() if match.group(2) else value
-
-    rendered = [_JINJA_VAR.sub(render, ln) for ln in lines]
-    leftover = [ln for ln in rendered if "{{" in ln or "{%" in ln]
-    if leftover or not rendered:
-        raise RuntimeError(f"{template}: cannot render its ACL user lines: {leftover or lines}")
-    return rendered
-
-
-ROLE_USERS = role_defaults(["redis_app_user", "redis_admin_user"])
-REDIS_USER = ROLE_USERS["redis_app_user"]
-REDIS_ADMIN = ROLE_USERS["redis_admin_user"]
+REDIS_USER, REDIS_APP_ACL, REDIS_ADMIN, ACL_LINES = role_acl()
 REDIS_PASSWORD = REDIS_PASSWORDS["redis_app_password"]
-ACL_LINES = role_acl_lines()
 
 
 class RedisServer:

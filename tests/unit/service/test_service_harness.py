@@ -9,11 +9,9 @@ import pytest
 import redis
 from svc_harness import (
     ACL_LINES,
+    REDIS_APP_ACL,
     REDIS_USER,
-    ROLE_DEFAULTS,
     SERVICE_SRC,
-    role_acl_lines,
-    role_defaults,
     source_tree_changes,
     source_tree_snapshot,
 )
@@ -33,7 +31,8 @@ FORBIDDEN = [
 
 
 def test_the_app_user_has_the_role_acl_line() -> None:
-    acl = role_defaults(["redis_app_acl"])["redis_app_acl"]
+    acl = REDIS_APP_ACL  # as Ansible resolves redis_app_acl
+    assert "{" not in acl and "-@dangerous" in acl.split() and "~*" not in acl.split()
     line = next(ln for ln in ACL_LINES if ln.startswith(f"user {REDIS_USER} "))
     assert line.endswith(f" resetkeys resetchannels {acl}")
     assert any(ln.startswith("user default off ") for ln in ACL_LINES)  # no usable default user
@@ -55,38 +54,6 @@ def test_the_app_user_runs_what_the_service_uses(redis_factory) -> None:
         pipe.lpush("slakit:t:l", "a").ltrim("slakit:t:l", 0, 9).expire("slakit:t:l", 60)
         pipe.execute()
     assert app.lrange("slakit:t:l", 0, -1) == [b"a"]
-
-
-def test_role_defaults_resolve_plain_references_and_refuse_the_rest(tmp_path: Path) -> None:
-    defaults = tmp_path / "main.yml"
-    defaults.write_text(
-        "pattern: 'slakit:*'\n"
-        "acl: '~{{ pattern }} +@read'\n"
-        "filtered: '~{{ pattern | upper }}'\n"
-        "fact: '~{{ ansible_facts.hostname }}'\n"
-        "undefined: '~{{ nowhere }}'\n"
-        "loop_a: '{{ loop_b }}'\n"
-        "loop_b: '{{ loop_a }}'\n"
-        "number: 5\n"
-    )
-    assert role_defaults(["acl"], defaults) == {"acl": "~slakit:* +@read"}
-    for name in ("filtered", "fact"):
-        with pytest.raises(RuntimeError, match=f"{name} is templated beyond"):
-            role_defaults([name], defaults)
-    for name, why in (("undefined", "nowhere must be"), ("number", "number must be")):
-        with pytest.raises(RuntimeError, match=why):
-            role_defaults([name], defaults)
-    with pytest.raises(RuntimeError, match="refers to itself"):
-        role_defaults(["loop_a"], defaults)
-    template = tmp_path / "redis.conf.j2"
-    template.write_text("user {{ filtered }} on\n")
-    with pytest.raises(RuntimeError, match="templated beyond"):
-        role_acl_lines(template, defaults)
-
-
-def test_the_real_role_acl_resolves_to_a_plain_acl() -> None:
-    acl = role_defaults(["redis_app_acl"], ROLE_DEFAULTS)["redis_app_acl"]
-    assert "{" not in acl and "-@dangerous" in acl.split()
 
 
 def test_the_source_tree_check_sees_bytecode(tmp_path: Path) -> None:
