@@ -7,7 +7,7 @@ import re
 import pytest
 
 from slakit import ansible, envs
-from tests.e2e.support import ROOT
+from tests.e2e.support import ROOT, run
 
 
 def documented_tags() -> list[str]:
@@ -17,9 +17,15 @@ def documented_tags() -> list[str]:
     return re.findall(r"^\| `([a-z_]+)` \|", table, re.M)
 
 
-def test_the_readme_documents_the_tags():
+def test_the_readme_documents_the_tags_site_yml_has():
+    """Every documented tag exists (a misspelled one would run nothing and change nothing)."""
+    listing = run("ansible-playbook", "-i", "inventories/lab", "playbooks/site.yml", "--list-tags")
+    known = set(
+        re.findall(r"[\w-]+", " ".join(re.findall(r"TASK TAGS: \[(.*?)\]", listing.stdout)))
+    )
     tags = documented_tags()
     assert "preflight" in tags and "host_tuning_sysctl" in tags and "app_config" in tags, tags
+    assert not set(tags) - known, f"documented, not in site.yml: {sorted(set(tags) - known)}"
 
 
 @pytest.mark.parametrize("tag", documented_tags())

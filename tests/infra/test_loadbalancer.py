@@ -125,6 +125,10 @@ def test_backend_settings(host):
     """balance, health checks and server maxconn live; retries and timeouts as loaded."""
     backend = expected(host, "loadbalancer_backend_name")
     rows = [r for r in show_stat(host) if r["pxname"] == backend]
+    kinds = sorted({"BACKEND" if r["svname"] == "BACKEND" else "server" for r in rows})
+    assert kinds == ["BACKEND", "server"], mismatch(
+        host, f"{backend} rows", "BACKEND and servers", kinds
+    )
     problems = []
     for row in rows:
         if row["svname"] == "BACKEND":
@@ -181,10 +185,13 @@ def test_every_app_host_is_up(host):
 
 
 def test_answers_through_the_frontend(host):
-    port = expected(host, "loadbalancer_port")
+    bind = expected(host, "loadbalancer_bind_address")
+    address = "127.0.0.1" if bind in ("*", "", "0.0.0.0") else bind
+    port, path = expected(host, "loadbalancer_port"), expected(host, "loadbalancer_health_path")
+    url = f"http://{address}:{port}{path}"
     probe = (
         "import json, urllib.request\n"
-        f"r = urllib.request.urlopen('http://127.0.0.1:{port}/api/v1/health', timeout=5)\n"
+        f"r = urllib.request.urlopen('{url}', timeout=5)\n"
         "print(json.dumps({'status': r.status, 'body': json.load(r)}))\n"
     )
     out = json.loads(host.check_output("python3 -c %s", probe))

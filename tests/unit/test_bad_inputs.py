@@ -99,6 +99,12 @@ CASES = [
         "app-2: app_lb_server web-2 is not a server of lb-1",
     ),
     (
+        "an LB backend name that is not the app's",
+        group_vars("app.yml", "app_lb_backend: web\n"),
+        "staging",
+        "app-1: app_lb_backend web is not loadbalancer_backend_name app of lb-1",
+    ),
+    (
         "an HAProxy timeout that is not a duration",
         group_vars("lb.yml", "loadbalancer_timeout_client: thirty\n"),
         "staging",
@@ -123,6 +129,12 @@ CASES = [
         "redis_instances[persist] on redis-1",
     ),
     (
+        "a Redis bind on every interface",
+        group_vars("redis.yml", "redis_bind_addresses: [0.0.0.0]\n"),
+        "staging",
+        "redis_bind_addresses on redis-1: 0.0.0.0 is not a private address",
+    ),
+    (
         "a public Redis bind with protected mode off",
         group_vars(
             "redis.yml",
@@ -130,13 +142,13 @@ CASES = [
             "redis_protected_mode: false\n",
         ),
         "staging",
-        "8.8.8.8 is a public address and redis_protected_mode is off",
+        "8.8.8.8 is not a private address and redis_protected_mode is off",
     ),
     (
         "a public Redis bind not allowed",
         group_vars("redis.yml", "redis_bind_addresses: [8.8.8.8, 127.0.0.1]\n"),
         "staging",
-        "redis_bind_addresses on redis-1: 8.8.8.8 is a public address",
+        "redis_bind_addresses on redis-1: 8.8.8.8 is not a private address",
     ),
     (
         "a Python older than the app needs",

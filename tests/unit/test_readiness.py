@@ -19,6 +19,7 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 from slakit import ansible, checks, credentials, envs, preflight, readiness, stack
+from slakit.errors import SlakitError
 from slakit.gates import Gate, Status, gate
 from slakit.tasks.deploy import deploy as deploy_task
 
@@ -207,3 +208,24 @@ def test_a_failed_converge_stops_the_checks_and_exits_1(world):
 def test_an_unknown_environment_exits_2_before_anything_runs(world):
     code, data, _ = deploy(env="no-such-env")
     assert code == 2 and data is None
+
+
+def test_unreadable_role_facts_fail_smoke_and_roll_back_a_switched_release(world, monkeypatch):
+    calls: list[tuple[str, str]] = []
+
+    def playbook(env, name, **kw):
+        calls.append((name, kw.get("limit", "")))
+        switched = {"app1": {"slakit_release_switched": "abc123"}}
+        return ansible.PlayResult(0, {"app1": {"changed": 1}}, published=switched)
+
+    def unreachable(env):
+        raise SlakitError("lb-1: reading local facts failed: unreachable")
+
+    monkeypatch.setattr(ansible, "playbook", playbook)
+    monkeypatch.setattr(stack, "load", unreachable)
+    code, data, text = deploy()
+    assert code == 1 and data is not None and data["approved"] is False
+    smoke = next(g for g in data["gates"] if g["name"] == "Smoke: what the roles published")
+    assert smoke["status"] == "failed" and "unreachable" in smoke["detail"]
+    assert ("rollback.yml", "app1") in calls and world.sla_calls == 0
+    assert "Automatic rollback" in text and recommendation(text) == NOT_APPROVED

@@ -14,10 +14,14 @@ import pytest
 
 from slakit.verify import NOT_APPLICABLE, VerifyResult, _cases, expected_checks
 
+# As ansible-inventory --list prints it: hosts without variables are not in _meta, groups
+# may nest (`web` holds `app`), the ungrouped host sits in `ungrouped`.
 INVENTORY = {
-    "_meta": {"hostvars": {"lb-1": {}, "app-1": {}, "app-2": {}, "redis-1": {}}},
-    "all": {"children": ["lb", "app", "redis"]},
+    "_meta": {"hostvars": {"lb-1": {"ansible_host": "10.0.0.10"}}},
+    "all": {"children": ["ungrouped", "lb", "web", "redis"]},
+    "ungrouped": {"hosts": ["spare-1"]},
     "lb": {"hosts": ["lb-1"]},
+    "web": {"children": ["app"]},
     "app": {"hosts": ["app-1", "app-2"]},
     "redis": {"hosts": ["redis-1"]},
 }
@@ -44,7 +48,8 @@ def result(tmp_path: Path, body: str, expected: int, returncode: int = 0) -> Ver
 
 def test_expected_checks_multiply_the_plan_by_each_groups_hosts():
     plan = {"all": 4, "app": 10, "lb": 8, "redis": 9}
-    assert expected_checks(plan, INVENTORY) == 4 * 4 + 10 * 2 + 8 * 1 + 9 * 1
+    assert expected_checks(plan, INVENTORY) == 4 * 5 + 10 * 2 + 8 * 1 + 9 * 1
+    assert expected_checks({"web": 1}, INVENTORY) == 2  # through its child group
     assert expected_checks({"monitoring": 3}, INVENTORY) == 0
     assert expected_checks({}, INVENTORY) == 0
 
