@@ -105,6 +105,18 @@ CASES = [
         "app-1: app_lb_backend web is not loadbalancer_backend_name app of lb-1",
     ),
     (
+        "an app Redis user the redis role does not create",
+        group_vars("app.yml", "app_redis_user: bob\n"),
+        "staging",
+        "app-1: app_redis_user bob is not redis_app_user app of redis-1",
+    ),
+    (
+        "an app Redis port no instance listens on",
+        group_vars("app.yml", "app_redis_persist_port: 6390\n"),
+        "staging",
+        "app-1: app_redis_persist_port 6390 is not a port of a Redis instance on redis-1",
+    ),
+    (
         "an HAProxy timeout that is not a duration",
         group_vars("lb.yml", "loadbalancer_timeout_client: thirty\n"),
         "staging",
