@@ -26,7 +26,7 @@ CONFIG_LABEL = f"{LABEL}.config"
 DEPLOY_USER = "slakit"
 BOOT_TIMEOUT_S = 120
 
-# What boots systemd in a container on these machines (see DESIGN.md); --privileged does not.
+# What boots systemd in a container on these machines (README, "The lab"); --privileged does not.
 # `systempaths=unconfined` is spelled MaskedPaths/ReadonlyPaths = [] in the engine API.
 HOST_CONFIG: dict[str, object] = {
     "cap_add": ["SYS_ADMIN", "NET_ADMIN"],
