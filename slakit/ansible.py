@@ -172,7 +172,7 @@ def run_plays(
 
 ROLES = ("host_tuning", "redis", "app", "loadbalancer")
 # Never published: secrets, values built from them, and internal (`__`) names.
-UNPUBLISHED = r"__|_password$|_secret$|^app_users$|_url$|_environment$"
+UNPUBLISHED = r"__|_password$|_secret$|_key_pem$|^app_users$|_url$|_environment$"
 RESOLVE_TAG = "slakit_resolve"
 
 

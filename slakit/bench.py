@@ -31,6 +31,7 @@ SECTIONS: dict[str, str] = {  # in run order: lab and deploy recreate the lab, r
     "lab": "slakit.benches.lab:run",
     "deploy": "slakit.benches.deploy:run",
     "redis": "slakit.benches.redis:run",
+    "tls": "slakit.benches.tls:run",
     "service": "slakit.benches.service:run",
     "checker": "slakit.benches.checker:run",
 }

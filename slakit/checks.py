@@ -39,13 +39,17 @@ def idempotence_gate(result: ansible.PlayResult) -> Gate:
     )
 
 
-def http_gates(deployed: stack.Stack, spec: Spec) -> list[Gate]:
+def http_gates(deployed: stack.Stack, spec: Spec, env: Environment) -> list[Gate]:
+    """Every SLA endpoint through each load balancer (from here, verifying its certificate) and
+    on each app host over its loopback (only the load balancers may connect to the app port)."""
+    through_lb = smoke.probe_all(deployed.lb_urls(), spec, verify=deployed.lb_ca_file() or True)
+    ports = {h: int(deployed.published(h, "app")["port"]) for h in deployed.hosts("app")}
+    on_hosts = smoke.probe_on_hosts(env.inventory, ports, spec)
     gates = []
-    for label, places in (
-        ("through the load balancer", deployed.lb_urls()),
-        ("on each app host", deployed.app_urls()),
+    for label, probes in (
+        ("through the load balancer", through_lb),
+        ("on each app host (loopback)", on_hosts),
     ):
-        probes = smoke.probe_all(places, spec)
         bad = [p for p in probes if not p.ok]
         gates.append(
             gate(
@@ -53,7 +57,8 @@ def http_gates(deployed: stack.Stack, spec: Spec) -> list[Gate]:
                 bool(probes) and not bad,
                 f"{len(probes) - len(bad)}/{len(probes)} answered as expected",
                 detail="; ".join(p.line() for p in bad[:3])
-                + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""),
+                + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
+                + ("" if probes else "no probe ran"),
             )
         )
     return gates
@@ -103,7 +108,12 @@ def sla_gates(
     result = run_checks(
         spec,
         base_url,
-        options=RunOptions(validate_production=True, baseline=baseline, load_test=load_test),
+        options=RunOptions(
+            validate_production=True,
+            baseline=baseline,
+            load_test=load_test,
+            ca_file=deployed.lb_ca_file(),  # verify the LB's certificate (None: system store)
+        ),
     )
     write_reports(result, outdir / "sla")
     gates = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from slakit import ansible, checks, credentials, envs, preflight, readiness, stack
+from slakit import ansible, checks, credentials, envs, preflight, readiness, security, stack
 from slakit.envs import Environment
 from slakit.errors import SlakitError
 from slakit.gates import Gate, gate, skipped
@@ -91,7 +91,7 @@ def _checks(
         deployed = None
         gates = [gate("Smoke: what the roles published", False, "not read", detail=str(err))]
     if deployed is not None:
-        gates = [*checks.http_gates(deployed, spec), checks.host_smoke_gate(env, started)]
+        gates = [*checks.http_gates(deployed, spec, env), checks.host_smoke_gate(env, started)]
     switched = release_switched(converge)
     if not all(g.passed for g in gates) and switched and not opts.no_rollback:
         gates.append(_roll_back(env, switched, console))
@@ -109,7 +109,10 @@ def _checks(
         notes += sla_notes
     console.rule("[bold]Host verification")
     gates.append(checks.verify_gate(env, outdir / "testinfra.xml", limit=opts.limit))
-    notes += checks.host_tuning_notes(deployed)
+    console.rule("[bold]Security")
+    security_gates, security_notes = security.checked(env, deployed)
+    gates += security_gates
+    notes += security_notes + checks.host_tuning_notes(deployed)
     return gates
 
 

@@ -65,8 +65,31 @@ class Stack:
     def lb_urls(self) -> dict[str, str]:
         return self.urls("lb", "loadbalancer")
 
-    def app_urls(self) -> dict[str, str]:
-        return self.urls("app", "app")
+    def lb_http_urls(self) -> dict[str, str]:
+        """{lb host: its plain-HTTP listener URL}; with loadbalancer_http_redirect on, that
+        listener only redirects to the HTTPS URL (the `tls.http_redirect` fact says which)."""
+        out = {}
+        for host in self.hosts("lb"):
+            fact = self.published(host, "loadbalancer")
+            if not fact.get("http_url"):
+                raise SlakitError(
+                    f"{host}: the loadbalancer fact has no http_url (a role without TLS): "
+                    "deploy first"
+                )
+            out[host] = str(fact["http_url"])
+        return out
+
+    def lb_tls(self, host: str | None = None) -> dict[str, Any]:
+        """The `tls` object of a load balancer's fact (the first one by default); {} when
+        the role that published it predates TLS."""
+        host = host or next(iter(self.hosts("lb")), "")
+        tls = self.published(host, "loadbalancer").get("tls") if host else None
+        return tls if isinstance(tls, dict) else {}
+
+    def lb_ca_file(self, host: str | None = None) -> str | None:
+        """The controller path of the CA bundle that clients of the (first) load balancer
+        verify its certificate with; None = the system trust store."""
+        return str(self.lb_tls(host).get("ca_file") or "") or None
 
     def host_level_skips(self) -> dict[str, list[str]]:
         """{host: sysctl keys host_tuning skipped as host-level} where there are any."""

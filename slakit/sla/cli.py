@@ -39,6 +39,13 @@ def build_parser(prog: str = "python -m slakit.sla") -> argparse.ArgumentParser:
         "--base-url", default=DEFAULT_BASE_URL, help=f"API under test ({DEFAULT_BASE_URL})"
     )
     p.add_argument(
+        "--cacert",
+        default=os.environ.get("SLAKIT_SLA_CACERT") or None,
+        metavar="PATH",
+        help="https: verify the server with this CA bundle (PEM; default $SLAKIT_SLA_CACERT, "
+        "else the system trust store)",
+    )
+    p.add_argument(
         "--story",
         action="append",
         metavar="{1.1,2.2,4.1,4.2,core}",
@@ -107,6 +114,7 @@ def run(argv: Sequence[str] | None = None, prog: str = "python -m slakit.sla") -
         skip_missing_credentials=args.skip_missing_credentials,
         processes=args.processes,
         progress=False if args.no_progress else None,
+        ca_file=args.cacert,
     )
     result = run_checks(spec, args.base_url, options=options)
     text = render_text(result, args.comprehensive)

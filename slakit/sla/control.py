@@ -1,5 +1,8 @@
 """Control-plane calls made once per run with aiohttp: operator token, cache stats.
 
+Over HTTPS they verify the server as the measuring client does (`http.client_ssl_context`:
+the run's CA file, else the system trust store; name or address checked).
+
 Credentials come from environment variables named in the spec (never from the spec
 itself or argv); `${NAME}` in an endpoint's path, headers or body is replaced with
 the variable's value when the request is prepared. Values never reach reports.
@@ -9,12 +12,14 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from slakit.errors import SlakitError
+from slakit.sla.http import client_ssl_context, describe_tls_error
 from slakit.sla.model import CacheReport
 from slakit.sla.spec import AuthScheme
 
@@ -65,17 +70,26 @@ def credentials(scheme: AuthScheme, env: Mapping[str, str] | None = None) -> tup
     return env[scheme.username_env], env[scheme.password_env]
 
 
+def _tls(url: str, ca_file: str | None) -> ssl.SSLContext | bool:
+    """aiohttp's `ssl` argument: the verifying context for https, its default otherwise."""
+    return client_ssl_context(ca_file) if url.startswith("https:") else True
+
+
 async def fetch_token(
-    base_url: str, scheme: AuthScheme, env: Mapping[str, str] | None = None
+    base_url: str,
+    scheme: AuthScheme,
+    env: Mapping[str, str] | None = None,
+    ca_file: str | None = None,
 ) -> str:
     """POST the credentials to the token endpoint once; return the bearer token."""
     username, password = credentials(scheme, env)
     url = base_url.rstrip("/") + scheme.token_path
     timeout = aiohttp.ClientTimeout(total=CONTROL_TIMEOUT_S)
+    body = {"username": username, "password": password}
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.post(url, json={"username": username, "password": password}) as resp,
+            session.post(url, json=body, ssl=_tls(url, ca_file)) as resp,
         ):
             if resp.status != 200:
                 raise SlakitError(
@@ -85,7 +99,7 @@ async def fetch_token(
                 )
             data = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as err:
-        raise SlakitError(f"cannot reach {base_url}: {_describe(err)}") from None
+        raise SlakitError(f"cannot reach {base_url}: {_describe(err, ca_file)}") from None
     except ValueError:
         raise SlakitError(f"POST {scheme.token_path} did not answer JSON") from None
     token = data.get("access_token") if isinstance(data, dict) else None
@@ -94,21 +108,24 @@ async def fetch_token(
     return token
 
 
-async def fetch_cache_stats(base_url: str, path: str | None) -> CacheReport:
+async def fetch_cache_stats(
+    base_url: str, path: str | None, ca_file: str | None = None
+) -> CacheReport:
     """Read the service's cache hit rates; anything missing or odd is 'not available'."""
     if not path:
         return CacheReport(False, "no stats_path in the spec")
     timeout = aiohttp.ClientTimeout(total=5.0)
+    url = base_url.rstrip("/") + path
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(base_url.rstrip("/") + path) as resp,
+            session.get(url, ssl=_tls(url, ca_file)) as resp,
         ):
             if resp.status != 200:
                 return CacheReport(False, f"GET {path} answered HTTP {resp.status}")
             data = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as err:
-        return CacheReport(False, f"GET {path} failed: {_describe(err)}")
+        return CacheReport(False, f"GET {path} failed: {_describe(err, ca_file)}")
     except ValueError:
         return CacheReport(False, f"GET {path} did not answer JSON")
     return parse_cache_stats(data, path)
@@ -143,9 +160,13 @@ def parse_cache_stats(data: Any, path: str = "stats") -> CacheReport:
     )
 
 
-def _describe(err: BaseException) -> str:
+def _describe(err: BaseException, ca_file: str | None = None) -> str:
     if isinstance(err, TimeoutError):
         return "timed out"
+    if isinstance(err, aiohttp.ClientConnectorCertificateError):
+        return describe_tls_error(err.certificate_error, ca_file)  # type: ignore[arg-type]
+    if isinstance(err, aiohttp.ClientConnectorSSLError) and isinstance(err.os_error, ssl.SSLError):
+        return describe_tls_error(err.os_error, ca_file)
     if isinstance(err, aiohttp.ClientConnectorError):
         return (err.strerror or str(err.os_error) or "connection failed").lower()
     return str(err) or type(err).__name__

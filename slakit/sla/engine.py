@@ -18,7 +18,7 @@ from slakit.errors import SlakitError
 from slakit.sla.baseline import compare_with_baseline
 from slakit.sla.control import fetch_cache_stats
 from slakit.sla.evaluate import story_result
-from slakit.sla.http import Target, parse_base_url
+from slakit.sla.http import Target, client_ssl_context, parse_base_url
 from slakit.sla.loop import run_loop
 from slakit.sla.model import EXIT_PASS, LoadTestResult, Result, StoryResult
 from slakit.sla.prepare import PreparedStory, Tokens, prepare_story
@@ -43,6 +43,7 @@ class RunOptions:
     processes: int | None = None  # load processes per story; None: by rate (see processes.py)
     progress: bool | None = None  # rich progress bar; None: only when stderr is a terminal
     env: Mapping[str, str] | None = None  # environment for ${VAR} and credentials (os.environ)
+    ca_file: str | Path | None = None  # https: CA bundle to verify with; None = system store
 
 
 def run_checks(
@@ -74,9 +75,11 @@ async def run_checks_async(
     elif target_sla_ms is not None:
         raise SlakitError("give target_sla_ms to load_spec() when passing a loaded Spec")
     spec = spec.select(options.stories if stories is None else stories)
-    target = parse_base_url(base_url)
+    target = parse_base_url(base_url, str(options.ca_file) if options.ca_file else None)
+    if target.ca_file or target.scheme == "https":
+        client_ssl_context(target.ca_file)  # an unreadable CA file: exit 2 before any request
     env = os.environ if options.env is None else options.env
-    tokens = Tokens(spec, target.url, env)
+    tokens = Tokens(spec, target.url, env, target.ca_file)
     began = time.monotonic()
     generated = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -89,7 +92,7 @@ async def run_checks_async(
     with Progress(options.progress) as progress:
         for item in prepared:
             story_results.append(await run_story(spec, item, target, options.processes, progress))
-        cache = await fetch_cache_stats(target.url, spec.stats_path)
+        cache = await fetch_cache_stats(target.url, spec.stats_path, target.ca_file)
         if options.load_test:
             for item in prepared:
                 load_tests.append(await ramp_story(spec, item, target, options.processes, progress))

@@ -112,6 +112,7 @@ def endpoint_result(
         service=hist.summary_ms(m.service),
         ttfb=hist.summary_ms(m.ttfb),
         connect=connect,
+        tls=hist.summary_ms(m.tls),
         lag=hist.summary_ms(m.lag),
         connections_made=m.connections_made,
         score=100.0 * m.credit / m.sent if m.sent else None,

@@ -5,6 +5,13 @@ per-request overhead put its p50 at 3x wrk's at the same concurrency; this clien
 callback-driven protocol per keep-alive connection like wrk's, stays within 1.25x.
 It timestamps each phase itself (connect, first byte, complete) with `time.monotonic`.
 aiohttp still serves the control-plane calls (token, stats), see `control.py`.
+
+HTTPS: every connection verifies the server's certificate against the CA file of the
+target (`--cacert`, else the system trust store), its name or IP address included, and
+offers only http/1.1 by ALPN (this client speaks nothing else). The TCP connect and the
+TLS handshake are separate phases: the socket is connected plain, then `loop.start_tls`
+upgrades it, each timed (curl's time_connect, and time_appconnect minus time_connect).
+The plain-HTTP path is the same as before: one `create_connection`, no TLS code.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +39,7 @@ class Target:
     host: str
     port: int
     base_path: str
+    ca_file: str | None = None  # https: the CA bundle to verify with; None = system store
 
     @property
     def host_header(self) -> str:
@@ -42,7 +51,7 @@ class Target:
         return f"{self.scheme}://{self.host_header}{self.base_path}"
 
 
-def parse_base_url(url: str) -> Target:
+def parse_base_url(url: str, ca_file: str | None = None) -> Target:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SlakitError(f"--base-url must look like http://host:port (got {url!r})")
@@ -53,7 +62,42 @@ def parse_base_url(url: str) -> Target:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise SlakitError(f"--base-url has an invalid port: {url!r}") from None
-    return Target(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
+    return Target(parts.scheme, parts.hostname, port, parts.path.rstrip("/"), ca_file or None)
+
+
+@lru_cache(maxsize=8)
+def client_ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """A verifying client context: `ca_file`'s CAs (None: the system trust store), the
+    server's name or IP address checked, ALPN http/1.1 only. One per CA file and process."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError as err:  # before OSError: an SSLError is one
+        raise SlakitError(
+            f"CA file {ca_file}: not a PEM certificate bundle ({_ssl_reason(err)})"
+        ) from None
+    except OSError as err:
+        raise SlakitError(f"CA file {ca_file}: {_describe(err)}") from None
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def trust_of(ca_file: str | None) -> str:
+    return f"CA file {ca_file}" if ca_file else "the system trust store"
+
+
+def describe_tls_error(err: ssl.SSLError, ca_file: str | None) -> str:
+    """One line for a failed handshake: what did not verify, and against what."""
+    if isinstance(err, ssl.SSLCertVerificationError):
+        why = (err.verify_message or _ssl_reason(err)).rstrip(".")
+        return f"TLS certificate verify failed: {why} (verified with {trust_of(ca_file)})"
+    return f"TLS handshake failed: {_ssl_reason(err)}"
+
+
+def _ssl_reason(err: ssl.SSLError) -> str:
+    reason = getattr(err, "reason", None)
+    if reason:
+        return str(reason).replace("_", " ").lower()
+    return str(err) or type(err).__name__
 
 
 @dataclass(frozen=True)
@@ -103,6 +147,7 @@ class Exchange:
         "t_done",
         "t_first",
         "t_send",
+        "tls_s",
     )
 
     def __init__(self, request: PreparedRequest, intended: float, endpoint: int = 0) -> None:
@@ -114,6 +159,7 @@ class Exchange:
         self.t_first = 0.0
         self.t_done = 0.0
         self.connect_s = -1.0
+        self.tls_s = -1.0
         self.status = 0
         self.error: str | None = None
         self.reused = False
@@ -239,7 +285,7 @@ class ResponseParser:
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("closed", "exchange", "parser", "pool", "transport", "uses")
+    __slots__ = ("closed", "exchange", "opened", "parser", "pool", "transport", "uses")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
@@ -247,6 +293,7 @@ class _Connection(asyncio.Protocol):
         self.exchange: Exchange | None = None
         self.parser = ResponseParser()
         self.closed = False
+        self.opened = False  # counted in the pool: set once connected (and TLS done)
         self.uses = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -308,7 +355,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.pool.lost(self, exc)
+        if self.opened:  # else the failed connect or handshake is reported by the pool
+            self.pool.lost(self, exc)
 
 
 class ConnectionPool:
@@ -337,7 +385,7 @@ class ConnectionPool:
         self.connections_made = 0
         self._ssl = ssl_context if target.scheme == "https" else None
         if target.scheme == "https" and self._ssl is None:
-            self._ssl = ssl.create_default_context()
+            self._ssl = client_ssl_context(target.ca_file)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, exchange: Exchange) -> None:
@@ -356,29 +404,66 @@ class ConnectionPool:
         self.waiting.append(exchange)
 
     async def _open_and_send(self, exchange: Exchange) -> None:
-        loop = asyncio.get_running_loop()
-        started = monotonic()
+        conn = _Connection(self)
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: _Connection(self),
-                    self.target.host,
-                    self.target.port,
-                    ssl=self._ssl,
-                    server_hostname=self.target.host if self._ssl else None,
-                ),
-                timeout=self.timeout_s,
-            )
-        except (OSError, TimeoutError, ssl.SSLError) as err:
+            if self._ssl is None:
+                started = monotonic()
+                await asyncio.wait_for(
+                    asyncio.get_running_loop().create_connection(
+                        lambda: conn, self.target.host, self.target.port
+                    ),
+                    timeout=self.timeout_s,
+                )
+                exchange.connect_s = monotonic() - started
+            else:
+                await asyncio.wait_for(self._dial_tls(conn, exchange), timeout=self.timeout_s)
+        except (OSError, TimeoutError) as err:  # ssl.SSLError is an OSError
+            conn.abort()
             self.open_count -= 1
-            exchange.error = f"connect: {_describe(err)}"
+            if isinstance(err, ssl.SSLError):
+                exchange.error = f"connect: {describe_tls_error(err, self.target.ca_file)}"
+            elif self._ssl is not None and exchange.connect_s >= 0:  # TCP up, handshake not
+                exchange.error = f"connect: TLS handshake failed: {_describe(err)}"
+            else:
+                exchange.error = f"connect: {_describe(err)}"
+            exchange.connect_s = exchange.tls_s = -1.0
             exchange.t_done = monotonic()
             self.on_done(exchange)
             self._serve_waiting()
             return
         self.connections_made += 1
-        exchange.connect_s = monotonic() - started
+        conn.opened = True
+        if conn.closed:  # the server hung up right after the handshake
+            self.open_count -= 1
+            exchange.error = "connection closed"
+            exchange.t_done = monotonic()
+            self.on_done(exchange)
+            self._serve_waiting()
+            return
         conn.send(exchange)
+
+    async def _dial_tls(self, conn: _Connection, exchange: Exchange) -> None:
+        """TCP connect, then the TLS handshake on that socket, each phase timed."""
+        loop = asyncio.get_running_loop()
+        started = monotonic()
+        transport, _ = await loop.create_connection(
+            lambda: conn, self.target.host, self.target.port
+        )
+        connected = monotonic()
+        exchange.connect_s = connected - started
+        try:
+            tls = await loop.start_tls(
+                transport,
+                conn,
+                self._ssl,  # type: ignore[arg-type]
+                server_hostname=self.target.host,
+                ssl_handshake_timeout=self.timeout_s,
+            )
+        except BaseException:
+            transport.abort()
+            raise
+        exchange.tls_s = monotonic() - connected
+        conn.transport = tls  # type: ignore[assignment]
 
     def completed(self, conn: _Connection, exchange: Exchange, keep: bool) -> None:
         self.on_done(exchange)

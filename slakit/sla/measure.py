@@ -2,9 +2,10 @@
 
 Per request three figures are kept (microseconds): latency from the intended send
 time (what objectives use), service time from the actual send, time to first byte;
-plus the connect time of requests that opened a connection and the dispatcher's
-schedule lag. Raw values go into arrays during the run (an append is cheap) and into
-HdrHistograms afterwards, so histogram bookkeeping never delays a timestamp.
+plus the dispatcher's schedule lag and, for every connection the run opened (warm-up
+included: that is where keep-alive connections are made), the TCP connect time and, over
+HTTPS, the TLS handshake time. Raw values go into arrays during the run (an append is
+cheap) and into HdrHistograms afterwards, so histogram bookkeeping never delays a timestamp.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from slakit.sla.timer import precise_clock
 
 TICK_S = 0.1
 WARMUP_TIMEOUT_S = 30.0
+HISTOGRAMS = ("latency", "service", "ttfb", "connect", "tls", "lag")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class EndpointMeasurement:
     service: HdrHistogram = field(default_factory=hist.new_histogram)
     ttfb: HdrHistogram = field(default_factory=hist.new_histogram)
     connect: HdrHistogram = field(default_factory=hist.new_histogram)
+    tls: HdrHistogram = field(default_factory=hist.new_histogram)  # handshakes (HTTPS)
     lag: HdrHistogram = field(default_factory=hist.new_histogram)
 
     def merge(self, other: EndpointMeasurement) -> None:
@@ -86,7 +89,7 @@ class EndpointMeasurement:
             self.errors[reason] = self.errors.get(reason, 0) + count
         for threshold, count in other.exceed.items():
             self.exceed[threshold] = self.exceed.get(threshold, 0) + count
-        for name in ("latency", "service", "ttfb", "connect", "lag"):
+        for name in HISTOGRAMS:
             theirs = getattr(other, name)
             if theirs.get_total_count():
                 getattr(self, name).add(theirs)
@@ -96,7 +99,7 @@ class EndpointMeasurement:
             k: getattr(self, k)
             for k in ("key", "sent", "ok", "errors", "exceed", "credit", "connections_made")
         }
-        for name in ("latency", "service", "ttfb", "connect", "lag"):
+        for name in HISTOGRAMS:
             out[name] = hist.encode(getattr(self, name))
         return out
 
@@ -111,7 +114,7 @@ class EndpointMeasurement:
             credit=data["credit"],
             connections_made=data["connections_made"],
         )
-        for name in ("latency", "service", "ttfb", "connect", "lag"):
+        for name in HISTOGRAMS:
             setattr(m, name, hist.decode(data[name]))
         return m
 
@@ -166,6 +169,7 @@ class _Recorder:
         self.service = array("d")
         self.ttfb = array("d")
         self.connect = array("q")
+        self.tls = array("q")
         self.lag = array("q")
         self.errors: Counter[str] = Counter()
         self.sent = 0
@@ -180,7 +184,14 @@ class _Recorder:
             self.service.append(ex.t_done - ex.t_send)
             self.ttfb.append(ex.t_first - ex.t_send)
         if ex.connect_s >= 0:
+            self.phases(ex)
+
+    def phases(self, ex: Exchange) -> None:
+        """The connect (and TLS handshake) time of a request that opened its connection."""
+        if ex.connect_s >= 0:
             self.connect.append(round(ex.connect_s * 1e6))
+            if ex.tls_s >= 0:
+                self.tls.append(round(ex.tls_s * 1e6))
 
     def finish(self, connections_made: int) -> EndpointMeasurement:
         m = EndpointMeasurement(key=self.plan.key, sent=self.sent, errors=dict(self.errors))
@@ -202,7 +213,7 @@ class _Recorder:
         m.credit = credit
         for threshold in self.plan.thresholds_us:
             m.exceed[threshold] = sum(1 for v in kept if v > threshold)
-        for name in ("service", "ttfb", "connect", "lag"):
+        for name in ("service", "ttfb", "connect", "tls", "lag"):
             target_histogram = getattr(m, name)
             scale = 1e6 if name in ("service", "ttfb") else 1
             for value in getattr(self, name):
@@ -210,8 +221,11 @@ class _Recorder:
         return m
 
 
-async def _warm_up(pool: ConnectionPool, plan: EndpointPlan, base_url: str) -> None:
-    """Open the connections and check the endpoint answers as the spec expects."""
+async def _warm_up(
+    pool: ConnectionPool, plan: EndpointPlan, base_url: str, recorder: _Recorder
+) -> None:
+    """Open the connections (their phases go to `recorder`) and check the endpoint
+    answers as the spec expects."""
     count = max(plan.warmup_requests, pool.limit)
     if count == 0:
         return
@@ -233,6 +247,8 @@ async def _warm_up(pool: ConnectionPool, plan: EndpointPlan, base_url: str) -> N
     except TimeoutError:
         pool.fail_outstanding("timeout")
     for ex in outcomes:
+        recorder.phases(ex)
+    for ex in outcomes:
         if ex.error and ex.error.startswith("connect"):
             raise SlakitError(f"cannot reach {base_url}: {ex.error.removeprefix('connect: ')}")
     for ex in outcomes:
@@ -240,9 +256,12 @@ async def _warm_up(pool: ConnectionPool, plan: EndpointPlan, base_url: str) -> N
             raise SlakitError(f"{plan.key} failed during warm-up: {ex.error}")
         if ex.status not in plan.expect_status:
             expected = "/".join(str(s) for s in plan.expect_status)
+            hint = "check --base-url, the spec's path and credentials"
+            if 300 <= ex.status < 400 and base_url.startswith("http:"):
+                hint = "a redirect: does the server want HTTPS (an https --base-url, --cacert)?"
             raise SlakitError(
                 f"{plan.key} answered HTTP {ex.status} during warm-up (expected {expected}); "
-                "check --base-url, the spec's path and credentials"
+                + hint
             )
 
 
@@ -269,7 +288,10 @@ async def measure_story_async(
     ]
     try:
         await asyncio.gather(
-            *(_warm_up(pool, p, target.url) for pool, p in zip(pools, plans, strict=True))
+            *(
+                _warm_up(pool, p, target.url, r)
+                for pool, p, r in zip(pools, plans, recorders, strict=True)
+            )
         )
         made_before = [pool.connections_made for pool in pools]
         for pool, recorder in zip(pools, recorders, strict=True):

@@ -59,7 +59,8 @@ class EndpointResult:
     latency: Summary = field(default_factory=dict)
     service: Summary = field(default_factory=dict)
     ttfb: Summary = field(default_factory=dict)
-    connect: Summary = field(default_factory=dict)
+    connect: Summary = field(default_factory=dict)  # TCP connect of every connection opened
+    tls: Summary = field(default_factory=dict)  # TLS handshake of each (empty over HTTP)
     lag: Summary = field(default_factory=dict)
     connections_made: int = 0
     score: float | None = None

@@ -27,14 +27,18 @@ class PreparedStory:
 class Tokens:
     """Bearer tokens per auth scheme, fetched once per run."""
 
-    def __init__(self, spec: Spec, base_url: str, env: Mapping[str, str]) -> None:
-        self.spec, self.base_url, self.env = spec, base_url, env
+    def __init__(
+        self, spec: Spec, base_url: str, env: Mapping[str, str], ca_file: str | None = None
+    ) -> None:
+        self.spec, self.base_url, self.env, self.ca_file = spec, base_url, env, ca_file
         self.cache: dict[str, str] = {}
 
     async def get(self, scheme_name: str) -> str:
         if scheme_name not in self.cache:
             scheme = self.spec.auth[scheme_name]
-            self.cache[scheme_name] = await fetch_token(self.base_url, scheme, self.env)
+            self.cache[scheme_name] = await fetch_token(
+                self.base_url, scheme, self.env, self.ca_file
+            )
         return self.cache[scheme_name]
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from invoke import Collection
 from rich.console import Console
 
-from slakit import ansible, checks, credentials, envs, stack
+from slakit import ansible, checks, credentials, envs, security, stack
 from slakit import preflight as preflight_checks
 from slakit.errors import GateFailed
 from slakit.gates import Gate
@@ -41,7 +41,7 @@ def smoke(c, env="lab", story=""):
     spec = load_spec().select([s for s in story.split(",") if s] or None)
     _report(
         [
-            *checks.http_gates(stack.load(environment), spec),
+            *checks.http_gates(stack.load(environment), spec, environment),
             checks.host_smoke_gate(environment, None),
         ],
         "smoke",
@@ -70,6 +70,16 @@ def sla(c, env="lab", story="", load_test=False):
     _report(gates, "SLA")
 
 
+@task(help={"env": ENV_HELP})
+def security_check(c, env="lab"):
+    """The security gates: TLS, plain HTTP, app port and Redis reach, unit exposure, secrets."""
+    environment = envs.resolve(env)
+    found, notes = security.checked(environment, stack.load(environment))
+    for note in notes:
+        print(f"Note: {note}")
+    _report(found, "security")
+
+
 @task(help={"env": ENV_HELP, "limit": "only these hosts (ansible --limit pattern)"})
 def infra(c, env="lab", limit=""):
     """The testinfra suite (tests/infra) against the environment; JUnit XML in reports/."""
@@ -87,3 +97,4 @@ def idempotence(c, env="lab", limit=""):
 
 
 ns = Collection("check", preflight, smoke, sla, infra, idempotence)
+ns.add_task(security_check, name="security")

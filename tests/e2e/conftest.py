@@ -6,6 +6,7 @@ Files run in name order: test_01_lab rebuilds the lab (down, up: nothing deploye
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -39,3 +40,17 @@ def deployed():
     result = invoke("deploy", timeout=2400)
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
     return result, report_dir(result.stdout)
+
+
+@pytest.fixture(scope="session")
+def on_host(deployed, docker_client) -> Callable[[str, str], str]:
+    """Run a shell command as root on a lab host; fails on a non-zero exit."""
+
+    def execute(host: str, command: str) -> str:
+        container = docker_client.containers.get(f"slakit-lab-{host}")
+        code, output = container.exec_run(["bash", "-c", command])
+        text = output.decode(errors="replace").strip()
+        assert code == 0, f"{host}: {command!r} exited {code}: {text}"
+        return text
+
+    return execute

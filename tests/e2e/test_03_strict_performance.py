@@ -1,13 +1,16 @@
 """The seed's strict performance suite against the lab's load balancer, run as a user would:
 
     SLAKIT_SLA_USERNAME=... SLAKIT_SLA_PASSWORD=... \\
-        pytest tests/performance/test_strict_performance_validation.py --base-url URL
+        pytest tests/performance/test_strict_performance_validation.py --base-url URL \\
+            --cacert CA
 
 with the operator's credentials from the lab's secrets (as `invoke deploy` takes them, passed
 in the environment, never in argv) and the deploy's own SLA result as the regression
-baseline. Its JUnit XML is the evidence: every test ran (none skipped, none errored), and
-every test that did not pass failed on a measured verdict (an objective, a regression: an
-AssertionError), never on something left unmeasured (the suite uses pytest.fail for those).
+baseline. URL is the load balancer's published URL (HTTPS in the lab) and CA the CA file
+its fact names (the lab CA), so every request verifies the certificate. Its JUnit XML is
+the evidence: every test ran (none skipped, none errored), and every test that did not
+pass failed on a measured verdict (an objective, a regression: an AssertionError), never
+on something left unmeasured (the suite uses pytest.fail for those).
 
 Whether the latency verdicts pass is not gated here: on this 2-core machine, with the lab's
 four hosts on the same cores, the whole suite passed 2 of 14 runs under contention
@@ -44,7 +47,12 @@ def strict_run(deployed, tmp_path_factory):
     """(the pytest run, its JUnit XML file, the operator's password) against lb-1."""
     _, outdir = deployed
     lab = envs.resolve("lab")
-    base_url = next(iter(stack.load(lab).lb_urls().values()))
+    lab_stack = stack.load(lab)
+    base_url = next(iter(lab_stack.lb_urls().values()))
+    ca_file = lab_stack.lb_ca_file()
+    if lab_stack.lb_tls().get("enabled"):
+        assert base_url.startswith("https://") and ca_file, (base_url, ca_file)
+    cacert = ("--cacert", ca_file) if ca_file else ()
     secret = credentials.sla_credentials(lab)
     junit = tmp_path_factory.mktemp("strict") / "junit.xml"
     baseline = outdir / "sla" / "report.json"
@@ -56,6 +64,7 @@ def strict_run(deployed, tmp_path_factory):
         base_url,
         "--baseline",
         str(baseline),
+        *cacert,
         f"--junitxml={junit}",
         env=secret,
         timeout=TIMEOUT_S,

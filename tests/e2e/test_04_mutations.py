@@ -9,10 +9,7 @@ the same checks run once more and must all pass: the lab is left as the deploy m
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-
-import pytest
 
 from tests.e2e.support import run
 
@@ -112,20 +109,6 @@ def infra(host: str, *checks: str):
         "no:cacheprovider",
         timeout=600,
     )
-
-
-@pytest.fixture(scope="module")
-def on_host(deployed, docker_client) -> Callable[[str, str], str]:
-    """Run a shell command as root on a lab host; fails on a non-zero exit."""
-
-    def execute(host: str, command: str) -> str:
-        container = docker_client.containers.get(f"slakit-lab-{host}")
-        code, output = container.exec_run(["bash", "-c", command])
-        text = output.decode(errors="replace").strip()
-        assert code == 0, f"{host}: {command!r} exited {code}: {text}"
-        return text
-
-    return execute
 
 
 def test_each_mutant_is_caught_and_the_host_restored(on_host):

@@ -2,7 +2,9 @@
 the first host; rollback puts the previous release back.
 
 Load: open loop at a fixed rate (requests are sent on schedule whether or not earlier ones
-have answered), only to lb-1, bounded in rate, count and time.
+have answered), only to the first load balancer (its published URL, HTTPS verified against the
+CA the roles published), bounded in rate, count and time. Which release each app host runs is
+read on the host itself over loopback: only the load balancers may connect to the app port.
 """
 
 from __future__ import annotations
@@ -10,26 +12,40 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import ssl
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from slakit import release
+from slakit import ansible, envs, release, stack
 from slakit.deploy import RELEASE_SWITCHED
 from slakit.errors import SlakitError
 from tests.e2e.support import ROOT
 
-LB = "http://172.28.50.10"
-APP_HOSTS = {"app-1": "http://172.28.50.21:8000", "app-2": "http://172.28.50.22:8000"}
+APP_HOSTS = ("app-1", "app-2")
 PATHS = ("/api/v1/health", "/health", "/")
 RATE = 100  # requests per second
 MAX_SECONDS = 420  # the load stops by then whatever happens
 TIMEOUT = 5.0  # per request
+
+
+@cache
+def lab() -> stack.Stack:
+    return stack.load(envs.resolve("lab"))
+
+
+def lb_target() -> tuple[str, ssl.SSLContext | bool]:
+    """(the first load balancer's URL, aiohttp's `ssl`: verifying with the published CA)."""
+    deployed = lab()
+    url = next(iter(deployed.lb_urls().values()))
+    if not url.startswith("https:"):
+        return url, True
+    return url, ssl.create_default_context(cafile=deployed.lb_ca_file())
 
 
 @dataclass
@@ -47,6 +63,7 @@ class OpenLoopLoad:
 
     def __init__(self) -> None:
         self.result = LoadResult()
+        self.base, self.ssl = lb_target()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
@@ -61,7 +78,7 @@ class OpenLoopLoad:
     async def _one(self, session: aiohttp.ClientSession, path: str) -> None:
         r = self.result
         try:
-            async with session.get(LB + path) as resp:
+            async with session.get(self.base + path, ssl=self.ssl) as resp:
                 body = await resp.read()
                 if resp.status == 200:
                     r.ok += 1
@@ -98,11 +115,29 @@ class OpenLoopLoad:
 
 
 def versions_now() -> dict[str, str]:
-    out = {}
-    for name, base in APP_HOSTS.items():
-        with urllib.request.urlopen(base + "/api/v1/health", timeout=5) as resp:
-            out[name] = re.search(r'"version":"([^"]+)"', resp.read().decode()).group(1)
-    return out
+    """{app host: the version its health endpoint reports}, asked on each host over loopback."""
+    deployed = lab()
+    ports = {h: int(deployed.published(h, "app")["port"]) for h in APP_HOSTS}
+    play = {
+        "name": "Read each app host's version over loopback",
+        "hosts": ",".join(APP_HOSTS),
+        "gather_facts": False,
+        "vars": {"slakit_ports": ports},
+        "tasks": [
+            {
+                "name": "Health",
+                "ansible.builtin.uri": {
+                    "url": "http://127.0.0.1:{{ slakit_ports[inventory_hostname] }}/api/v1/health",
+                    "return_content": True,
+                    "timeout": 5,
+                },
+            }
+        ],
+    }
+    out = ansible.run_plays(envs.resolve("lab").inventory, [play], timeout=120)
+    # one entry per host and task: the strategy does not group hosts under one task
+    results = {h: r for t in out["plays"][0]["tasks"] for h, r in t["hosts"].items()}
+    return {h: str(results[h]["json"]["version"]) for h in APP_HOSTS}
 
 
 def service_copy(dest: Path, version: str, broken: bool = False) -> Path:

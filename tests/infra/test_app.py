@@ -1,28 +1,35 @@
-"""app: the unit, its master and workers, releases, the environment file, the listener.
+"""app: the unit, its master and workers, releases, the environment file, the listeners and who
+may connect to them, the app's own limits.
 
 Expected values: the app_* variables as Ansible resolves them for the host (the worker count
-from its CPUs, the backlog from the somaxconn host_tuning applies). Actual values: the live
-processes and listeners, `systemctl show`, and the gunicorn config file the master read.
+from its CPUs, the backlog from the somaxconn host_tuning applies) and the inventory's groups
+(who is a load balancer). Actual values: the live processes and listeners, `systemctl show`,
+the gunicorn config file the master read, connections tried from every inventory host.
 """
 
 from __future__ import annotations
 
 import ast
+import ipaddress
 import json
 
 import pytest
 from conftest import (
     UNIT_HARDENING,
+    ansible_inventory,
     assert_no_mismatches,
     check_unit_hardening,
     expected,
     exposure,
+    group_hosts,
     hostname,
     mismatch,
     unit_listeners,
     unit_pids,
     unit_properties,
 )
+
+from slakit.ansible import run_plays
 
 pytestmark = pytest.mark.group("app")
 MAX_EXPOSURE = 2.0  # systemd-analyze security goal for the app unit (role README)
@@ -41,18 +48,37 @@ GUNICORN = {
 }
 
 
+# A bounded TCP connect run on another host: "connected" or the error's name.
+CONNECT_PROBE = (
+    "import socket, sys\n"
+    "try:\n"
+    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()\n"
+    "    print('connected')\n"
+    "except OSError as err:\n"
+    "    print(type(err).__name__)\n"
+)
+MEMORY_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
 @pytest.fixture
 def app(host):
     name = expected(host, "app_name")
     return {
         "name": name,
         "unit": f"{name}.service",
+        "socket": f"{name}.socket",
         "root": expected(host, "app_root"),
         "user": expected(host, "app_user"),
         "env_file": expected(host, "app_env_file"),
         "conf": f"{expected(host, 'app_config_dir')}/gunicorn.conf.py",
         "port": int(expected(host, "app_port")),
     }
+
+
+def listen_addresses(host) -> list[str]:
+    """The private address (app_bind_host) and loopback, as `address` ([v6] wrapped)."""
+    addresses = dict.fromkeys([expected(host, "app_bind_host"), "127.0.0.1"])
+    return [f"[{a}]" if ":" in a else a for a in addresses]
 
 
 def gunicorn_settings(host, app) -> dict[str, object]:
@@ -112,7 +138,7 @@ def test_gunicorn_settings(host, app):
         for key, var in GUNICORN.items()
         if str(settings.get(key)) != str(expected(host, var))
     ]
-    bind = [f"{expected(host, 'app_bind_host')}:{app['port']}"]
+    bind = [f"{address}:{app['port']}" for address in listen_addresses(host)]
     if settings.get("bind") != bind:
         problems.append(mismatch(host, "gunicorn bind", bind, settings.get("bind")))
     assert_no_mismatches(problems)
@@ -168,18 +194,138 @@ def test_env_file_mode_and_owner(host, app):
     # only the names leave the host: the values are secrets
     names = host.check_output(f"sed -n 's/^\\([A-Z_][A-Z0-9_]*\\)=.*/\\1/p' {app['env_file']}")
     keys = set(names.split())
-    want = {"REDIS_URL", "REDIS_PERSIST_URL", "SLAKIT_TOKEN_SECRET", "SLAKIT_USERS"}
+    want = {
+        "REDIS_URL",
+        "REDIS_PERSIST_URL",
+        "SLAKIT_TOKEN_SECRET",
+        "SLAKIT_USERS",
+        "SLAKIT_MAX_BODY_BYTES",
+        "SLAKIT_OPENAPI_DOCS",
+        "SLAKIT_CONVERSATION_MAX_TURNS",
+        "SLAKIT_CONVERSATION_MAX_SESSIONS",
+        "SLAKIT_CONVERSATION_TTL_SECONDS",
+    }
     assert want <= keys, f"{hostname(host)}: {app['env_file']} lacks {sorted(want - keys)}"
 
 
 def test_listens_where_configured(host, app):
-    """gunicorn listens on app_bind_host:app_port with its backlog capped by somaxconn."""
-    bind = expected(host, "app_bind_host")
+    """The socket unit holds exactly the private address and loopback on app_port, with the
+    backlog capped by somaxconn; the app unit itself opens no listener of its own."""
     somaxconn = int(host.file("/proc/sys/net/core/somaxconn").content_string)
     backlog = min(int(expected(host, "app_backlog")), somaxconn)
-    seen = unit_listeners(host, app["unit"])
-    want = {f"{bind}:{app['port']}": backlog}
-    assert seen == want, mismatch(host, f"{app['unit']} listeners", want, seen)
+    seen = unit_listeners(host, app["socket"])
+    want = {f"{address}:{app['port']}": backlog for address in listen_addresses(host)}
+    assert seen == want, mismatch(host, f"{app['socket']} listeners", want, seen)
+    own = unit_listeners(host, app["unit"])
+    assert not own, mismatch(host, f"{app['unit']} listeners of its own", {}, own)
+    assert host.service(app["socket"]).is_enabled, f"{hostname(host)}: {app['socket']} disabled"
+
+
+def test_socket_filter_as_loaded(host, app):
+    """IPAddressDeny=any and IPAddressAllow=loopback + app_allowed_clients on the socket unit;
+    the app unit has no filter (its connections to Redis are not restricted by one)."""
+    props = unit_properties(host, app["socket"], ["IPAddressDeny", "IPAddressAllow"])
+    nets = [ipaddress.ip_network(c, strict=False) for c in expected(host, "app_allowed_clients")]
+    want_allow = {str(n) for n in nets} | {"127.0.0.0/8", "::1/128"}
+    problems = []
+    if set(props["IPAddressDeny"].split()) != {"0.0.0.0/0", "::/0"}:
+        problems.append(mismatch(host, "IPAddressDeny", "any", props["IPAddressDeny"]))
+    if set(props["IPAddressAllow"].split()) != want_allow:
+        problems.append(
+            mismatch(host, "IPAddressAllow", sorted(want_allow), props["IPAddressAllow"])
+        )
+    service = unit_properties(host, app["unit"], ["IPAddressDeny", "IPAddressAllow"])
+    if service["IPAddressDeny"] or service["IPAddressAllow"]:
+        problems.append(mismatch(host, f"{app['unit']} IP filter", "none", service))
+    assert_no_mismatches(problems)
+
+
+def test_app_port_reached_only_from_load_balancers(host, app, request):
+    """A connect from every inventory host to this host's private address: accepted from each
+    host of the LB group, refused or dropped from every other (this host included)."""
+    address, port = expected(host, "app_bind_host"), app["port"]
+    sources = sorted(set(group_hosts(host, "all")))
+    lbs = set(group_hosts(host, "lb"))
+    play = {
+        "name": "Connect to the app port",
+        "hosts": ",".join(sources),
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": "Connect",
+                "ansible.builtin.command": {
+                    "argv": ["python3", "-c", CONNECT_PROBE, address, str(port)]
+                },
+                "changed_when": False,
+            }
+        ],
+    }
+    out = run_plays(ansible_inventory(request), [play], timeout=120)
+    outcomes = {
+        h: r.get("stdout", "").strip() or r.get("msg", "failed")
+        for t in out["plays"][0]["tasks"]
+        for h, r in t["hosts"].items()
+    }
+    want = {h: "connected" if h in lbs else "not connected" for h in sources}
+    seen = {h: "connected" if outcomes.get(h) == "connected" else "not connected" for h in sources}
+    assert lbs, f"{hostname(host)}: the inventory has no lb group: the app port would be unused"
+    assert seen == want, mismatch(host, f"connects to {address}:{port}", want, outcomes)
+
+
+def test_memory_max(host, app):
+    """MemoryMax of the unit as systemd loaded it (bytes), from app_memory_max."""
+    value = str(expected(host, "app_memory_max"))
+    loaded = unit_properties(host, app["unit"], ["MemoryMax"])["MemoryMax"]
+    if value == "infinity":
+        want = "infinity"
+    elif value.endswith("%"):  # a share of the host's memory: systemd computes the bytes
+        want = loaded if loaded.isdigit() else f"bytes ({value} of host memory)"
+    elif value[-1] in MEMORY_UNITS:
+        want = str(int(value[:-1]) * MEMORY_UNITS[value[-1]])
+    else:
+        want = value
+    assert loaded == want, mismatch(host, f"{app['unit']} MemoryMax", want, loaded)
+
+
+def test_app_limits_over_loopback(host, app):
+    """The app itself: a body over app_max_body_bytes gets 413, a body at it does not; the
+    OpenAPI pages answer only with app_openapi_docs."""
+    limit = int(expected(host, "app_max_body_bytes"))
+    docs = bool(expected(host, "app_openapi_docs"))
+    probe = (
+        "import json, sys, urllib.error, urllib.request\n"
+        "base, limit = sys.argv[1], int(sys.argv[2])\n"
+        "def status(path, body=None):\n"
+        "    req = urllib.request.Request(base + path, data=body,\n"
+        "                                 headers={'content-type': 'application/json'})\n"
+        "    try:\n"
+        "        with urllib.request.urlopen(req, timeout=10) as r:\n"
+        "            return r.status\n"
+        "    except urllib.error.HTTPError as err:\n"
+        "        return err.code\n"
+        "def body(size):\n"
+        '    head = b\'{"data_source": "sales", "insight_type": "forecast", "pad": "\'\n'
+        "    return head + b'x' * (size - len(head) - 2) + b'\"}'\n"
+        "print(json.dumps({\n"
+        "     'at_limit': status('/api/v1/ai/insights', body(limit)),\n"
+        "    'over_limit': status('/api/v1/ai/insights', body(limit + 1)),\n"
+        "    **{p: status(p) for p in ('/docs', '/redoc', '/openapi.json')},\n"
+        "}))\n"
+    )
+    seen = json.loads(
+        host.check_output(
+            "python3 -c %s %s %s", probe, f"http://127.0.0.1:{app['port']}", str(limit)
+        )
+    )
+    page = 200 if docs else 404
+    want = {
+        "at_limit": 200,
+        "over_limit": 413,
+        "/docs": page,
+        "/redoc": page,
+        "/openapi.json": page,
+    }
+    assert seen == want, mismatch(host, "app limits (loopback)", want, seen)
 
 
 def test_health_answers_from_every_worker(host, app):

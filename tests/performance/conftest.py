@@ -1,6 +1,10 @@
 """The seed's strict performance suite, run against a deployed environment:
 
-    pytest tests/performance/test_strict_performance_validation.py -v --base-url URL
+    pytest tests/performance/test_strict_performance_validation.py -v --base-url URL \
+        [--cacert CA.pem]
+
+Over HTTPS the checker verifies the server's certificate with --cacert (default
+$SLAKIT_SLA_CACERT, else the system trust store).
 
 Not collected by the unit suite (pyproject's testpaths are tests/unit and tests/e2e):
 tests/e2e/test_03_strict_performance.py runs it, as above, against the lab's load balancer.
@@ -36,6 +40,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("SLAKIT_SLA_BASE_URL", "http://localhost:8000"),
         help="API under test (default $SLAKIT_SLA_BASE_URL or http://localhost:8000)",
     )
+    group.addoption(
+        "--cacert",
+        default=os.environ.get("SLAKIT_SLA_CACERT") or None,
+        metavar="PATH",
+        help="https: CA bundle to verify the server with "
+        "(default $SLAKIT_SLA_CACERT, else the system trust store)",
+    )
     group.addoption("--sla-spec", default=None, help="SLA spec YAML (default sla/spec.yml)")
     group.addoption("--target-sla", type=float, default=None, help="SLA target in ms")
     group.addoption("--baseline", default=None, help="earlier `--json` result to compare with")
@@ -53,6 +64,7 @@ class StoryRuns:
         from slakit.sla import load_spec
 
         self.base_url = config.getoption("--base-url")
+        self.ca_file = config.getoption("--cacert")
         self.baseline = config.getoption("--baseline")
         try:
             self.spec = load_spec(
@@ -74,7 +86,9 @@ class StoryRuns:
                     self.spec,
                     self.base_url,
                     [story_id],
-                    options=RunOptions(skip_missing_credentials=True, progress=False),
+                    options=RunOptions(
+                        skip_missing_credentials=True, progress=False, ca_file=self.ca_file
+                    ),
                 )
             except SlakitError as err:
                 self.error = f"slakit: {err}"

@@ -2,21 +2,72 @@
 of a staging inventory with one line naming the file, host or variable, exit 2, before any
 host is contacted. One case per row of the README table, in the same order.
 
-One project copy with a real vault serves every case; each case breaks the copy's staging
-inventory and the inventory is put back afterwards.
+One project copy with a real vault and a good throwaway certificate for lb-1 serves every
+case; each case breaks the copy's staging inventory or certificate, put back afterwards.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from test_preflight import invoke, make_vault, one_line_error, project_copy
 
 STAGING = Path("inventories/staging")
 REDIS_1 = "        redis-1:\n          ansible_host: 192.0.2.31\n"
+# Where staging's group_vars/lb/tls.yml looks for lb-1's certificate and key.
+LB_TLS = Path("tls/staging")
+PRISTINE = ("inventories", "tls")  # what a case may break, put back after each
+LB_NAMES = ("lb-1", "192.0.2.10")
+
+
+def lb_certificate(
+    copy: Path, names: tuple[str, ...] = LB_NAMES, days: int = 90, other_key: bool = False
+) -> None:
+    """A throwaway self-signed certificate for lb-1 (valid for `days`, negative: expired) and
+    its key (0600); with other_key, the key beside it is not the certificate's."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    start, end = sorted([now - dt.timedelta(days=1), now + dt.timedelta(days=days)])
+    alt = [
+        x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() else x509.DNSName(n)
+        for n in names
+    ]
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lb-1")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start - dt.timedelta(days=1))
+        .not_valid_after(end if days > 0 else start)
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    if other_key:
+        key = ec.generate_private_key(ec.SECP256R1())
+    directory = copy / LB_TLS
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "lb-1.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (directory / "lb-1.key").unlink(missing_ok=True)
+    fd = os.open(directory / "lb-1.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
 
 
 def yaml_file(copy: Path, name: str, text: str) -> None:
@@ -36,6 +87,8 @@ def hosts_edit(old: str, new: str) -> Callable[[Path], None]:
 
 
 def group_vars(name: str, text: str) -> Callable[[Path], None]:
+    """A file under group_vars/; for a group with a folder there (lb: tls.yml), inside it:
+    Ansible reads group_vars/<group>/ and then ignores group_vars/<group>.yml."""
     return lambda copy: yaml_file(copy, f"group_vars/{name}", text)
 
 
@@ -88,7 +141,7 @@ CASES = [
     ("an inventory folder without hosts.yml", no_hosts_yml, "empty", "no hosts.yml"),
     (
         "LB health path differs from the app's",
-        group_vars("lb.yml", "loadbalancer_health_path: /healthz\n"),
+        group_vars("lb/health.yml", "loadbalancer_health_path: /healthz\n"),
         "staging",
         "lb-1: loadbalancer_health_path /healthz differs from app_health_path /api/v1/health",
     ),
@@ -118,9 +171,39 @@ CASES = [
     ),
     (
         "an HAProxy timeout that is not a duration",
-        group_vars("lb.yml", "loadbalancer_timeout_client: thirty\n"),
+        group_vars("lb/timeouts.yml", "loadbalancer_timeout_client: thirty\n"),
         "staging",
         "loadbalancer_timeout_client (thirty) is not an HAProxy duration",
+    ),
+    (
+        "a missing LB certificate",
+        lambda c: (c / LB_TLS / "lb-1.crt").unlink(),
+        "staging",
+        "lb-1.crt: no such file on the controller",
+    ),
+    (
+        "an LB key that is not the certificate's",
+        lambda c: lb_certificate(c, other_key=True),
+        "staging",
+        "lb-1.key is not the key of the certificate of loadbalancer_tls_cert_src",
+    ),
+    (
+        "an expired LB certificate",
+        lambda c: lb_certificate(c, days=-1),
+        "staging",
+        "lb-1.crt expired on ",
+    ),
+    (
+        "an LB certificate without the host's address",
+        lambda c: lb_certificate(c, names=("lb-1",)),
+        "staging",
+        "lb-1.crt does not cover 192.0.2.10",
+    ),
+    (
+        "an LB key others can read",
+        lambda c: (c / LB_TLS / "lb-1.key").chmod(0o644),
+        "staging",
+        "lb-1.key: readable by group or others",
     ),
     (
         "a zero app timeout",
@@ -175,7 +258,9 @@ CASES = [
 def staging_copy(tmp_path_factory) -> tuple[Path, Path]:
     copy = project_copy.__wrapped__(tmp_path_factory.mktemp("bad-inputs"))
     password = make_vault(copy, "staging")
-    shutil.copytree(copy / "inventories", copy / ".inventories-pristine")
+    lb_certificate(copy)  # a good one; cases replace or break it
+    for name in PRISTINE:
+        shutil.copytree(copy / name, copy / f".{name}-pristine")
     return copy, password
 
 
@@ -190,5 +275,6 @@ def test_bad_input_is_one_line_exit_2(staging_copy, break_it, env, message):
         line = one_line_error(result)
         assert message in line, line
     finally:
-        shutil.rmtree(copy / "inventories")
-        shutil.copytree(copy / ".inventories-pristine", copy / "inventories")
+        for name in PRISTINE:
+            shutil.rmtree(copy / name)
+            shutil.copytree(copy / f".{name}-pristine", copy / name)

@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from slakit.lab.tls import ensure_tls
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -75,6 +78,11 @@ def make_vault(copy: Path, env: str) -> Path:
     password = vault_password_file(copy / f".{env}-vault-pass")
     result = invoke("secrets.vault", "--env", env, cwd=copy, vault=password)
     assert result.returncode == 0, result.stdout + result.stderr
+    # the certificate an operator brings (inventories/<env>/group_vars/lb/tls.yml), for the
+    # load balancers of the pristine inventory (a test may break the copy's)
+    groups = yaml.safe_load((ROOT / f"inventories/{env}/hosts.yml").read_text())["all"]["children"]
+    hosts = groups["lb"]["hosts"]
+    ensure_tls({name: vars_["ansible_host"] for name, vars_ in hosts.items()}, copy / "tls" / env)
     return password
 
 

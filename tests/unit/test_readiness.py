@@ -18,7 +18,7 @@ import pytest
 from invoke import Context
 from invoke.exceptions import Exit
 
-from slakit import ansible, checks, credentials, envs, preflight, readiness, stack
+from slakit import ansible, checks, credentials, envs, preflight, readiness, security, stack
 from slakit.errors import SlakitError
 from slakit.gates import Gate, Status, gate
 from slakit.tasks.deploy import deploy as deploy_task
@@ -98,6 +98,7 @@ class World:
         self.smoke_ok = True
         self.sla: list[Gate] = [gate("SLA measurement valid", True, "400 samples")]
         self.verify_ok = True
+        self.security_ok = True
         self.sla_calls = 0
 
     def sla_gates(self, *args: Any, **kwargs: Any) -> tuple[list[Gate], list[str]]:
@@ -126,7 +127,9 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
     )
     monkeypatch.setattr(stack, "load", lambda env: stack.Stack({}))
     monkeypatch.setattr(
-        checks, "http_gates", lambda deployed, spec: [gate("Smoke: endpoints", w.smoke_ok, "1/1")]
+        checks,
+        "http_gates",
+        lambda deployed, spec, env: [gate("Smoke: endpoints", w.smoke_ok, "1/1")],
     )
     monkeypatch.setattr(
         checks, "host_smoke_gate", lambda env, since: gate("Smoke: hosts", True, "")
@@ -136,6 +139,11 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
         checks, "verify_gate", lambda env, junit, **kw: gate("Host verification", w.verify_ok, "")
     )
     monkeypatch.setattr(checks, "host_tuning_notes", lambda env: [])
+    monkeypatch.setattr(
+        security,
+        "checked",
+        lambda env, deployed: ([gate("Security: TLS on lb-1", w.security_ok, "TLSv1.3")], []),
+    )
     return w
 
 
@@ -189,7 +197,7 @@ def test_a_failed_sla_gate_is_not_approved_and_exits_1(world, sla):
     assert recommendation(text) == NOT_APPROVED
 
 
-@pytest.mark.parametrize("what", ["smoke", "verify"])
+@pytest.mark.parametrize("what", ["smoke", "verify", "security"])
 def test_a_failed_host_gate_is_not_approved_and_exits_1(world, what):
     setattr(world, f"{what}_ok", False)
     code, data, _ = deploy()

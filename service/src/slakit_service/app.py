@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from . import errors
 from .config import Settings
 from .fastpath import FastPath
+from .limits import BodyLimit
 from .routes import build_router
 from .service import Service
 
@@ -26,17 +27,20 @@ def create_app(settings: Settings | None = None) -> FastPath:
         finally:
             await service.stop()
 
+    docs = service.settings.openapi_docs  # off unless SLAKIT_OPENAPI_DOCS=1
     api = FastAPI(
         title="slakit-service",
         version=service.version,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url=None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     errors.install(api)
     api.include_router(build_router(service))
     api.state.service = service
-    outer = FastPath(api, service.l0, service.stats, service.settings.l0_fastpath)
+    limited = BodyLimit(api, service.settings.max_body_bytes)
+    outer = FastPath(limited, service.l0, service.stats, service.settings.l0_fastpath)
     outer.service = service  # type: ignore[attr-defined]
     return outer
 

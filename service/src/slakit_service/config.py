@@ -61,6 +61,11 @@ class Settings:
     scale_max_workers: int
     scale_cooldown: float
     scale_signal: bool
+    max_body_bytes: int  # larger request bodies are refused with 413 (limits.py)
+    openapi_docs: bool  # /docs, /redoc and /openapi.json served
+    conversation_max_turns: int  # turns kept per session (newest)
+    conversation_max_sessions: int  # sessions kept in the persist tier (least recent go first)
+    conversation_ttl: int  # a session expires this long after its last turn
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -87,4 +92,9 @@ class Settings:
             scale_max_workers=max(min_workers, _env_int("SLAKIT_SCALE_MAX_WORKERS", 2 * cpus, 1)),
             scale_cooldown=_env_float("SLAKIT_SCALE_COOLDOWN_SECONDS", 30.0, 0.0),
             scale_signal=_env_bool("SLAKIT_SCALE_SIGNAL", False),
+            max_body_bytes=_env_int("SLAKIT_MAX_BODY_BYTES", 65536, 1024),
+            openapi_docs=_env_bool("SLAKIT_OPENAPI_DOCS", False),
+            conversation_max_turns=_env_int("SLAKIT_CONVERSATION_MAX_TURNS", 20, 1),
+            conversation_max_sessions=_env_int("SLAKIT_CONVERSATION_MAX_SESSIONS", 2000, 1),
+            conversation_ttl=_env_int("SLAKIT_CONVERSATION_TTL_SECONDS", 86400, 60),
         )

@@ -20,7 +20,8 @@ class TokenRequest(Strict):
 
 class AIQuery(Strict):
     query: str = Field(min_length=1, max_length=1000)
-    session_id: str = Field(default="default", pattern=SESSION_PATTERN)
+    # issued by the server on the first query (absent); a later query sends it back
+    session_id: str | None = Field(default=None, pattern=SESSION_PATTERN)
 
 
 class InsightRequest(Strict):

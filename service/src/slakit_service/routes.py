@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from . import analytics, insights
 from .cache import Cached, encode
 from .catalog import DEFAULT_GRANULARITY, VIEW_BY_NAME, revenue_name
+from .conversations import Recorded
 from .dataset import AS_OF, START_DATE, date_day
 from .errors import ApiError
 from .models import (
@@ -31,6 +32,7 @@ from .service import Service
 from .stats import ROUTES
 
 M = TypeVar("M", bound=BaseModel)
+UNKNOWN_SESSION = "unknown or expired session; send the query without session_id to start a new one"
 
 
 def _cached_response(cached: Cached) -> Response:
@@ -228,10 +230,15 @@ def build_router(svc: Service) -> APIRouter:
         )
         answer = json.loads(cached.body)["answer"]
         turn = {"at": _now(), "query": body.query, "answer": answer}
-        persisted = await svc.conversations.append(body.session_id, turn)
-        head = encode(
-            {"query": body.query, "session_id": body.session_id, "history_persisted": persisted}
-        )
+        if body.session_id is None:  # a new session, its id chosen here
+            session, persisted = await svc.conversations.start(turn)
+        else:
+            session = body.session_id
+            recorded = await svc.conversations.append(session, turn)
+            if recorded is Recorded.UNKNOWN:
+                raise ApiError(404, "unknown_session", UNKNOWN_SESSION)
+            persisted = recorded is Recorded.PERSIST
+        head = encode({"query": body.query, "session_id": session, "history_persisted": persisted})
         # splice the cached analysis in as-is: it is encoded once, never re-encoded
         content = head[:-1] + b"," + cached.body[1:]
         return Response(content, media_type="application/json", headers={"x-cache": cached.tier})
@@ -248,10 +255,23 @@ def build_router(svc: Service) -> APIRouter:
 
     @router.get("/api/v1/ai/conversation/history")
     async def history(
-        session_id: str = Query(default="default", pattern=SESSION_PATTERN),
+        session_id: str | None = Query(default=None, pattern=SESSION_PATTERN),
         limit: int = Query(default=20, ge=1, le=50),
     ) -> JSONResponse:
-        turns, source = await svc.conversations.history(session_id, limit)
+        if session_id is None:  # no session, no history
+            return JSONResponse({"session_id": None, "turns": [], "count": 0, "source": "none"})
+        try:
+            found = await svc.conversations.history(session_id, limit)
+        except TierUnavailable:
+            raise ApiError(
+                503,
+                "history_unavailable",
+                "the conversation store is unavailable; try again shortly",
+                {"Retry-After": "5"},
+            ) from None
+        if found is None:
+            raise ApiError(404, "unknown_session", UNKNOWN_SESSION)
+        turns, source = found
         return JSONResponse(
             {"session_id": session_id, "turns": turns, "count": len(turns), "source": source}
         )

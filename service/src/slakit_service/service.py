@@ -35,7 +35,12 @@ class Service:
         )
         self.auth = Authenticator(settings.token_secret, settings.users_json, settings.token_ttl)
         self.scaler = Scaler(settings, self.l2)
-        self.conversations = Conversations(self.l2)
+        self.conversations = Conversations(
+            self.l2,
+            settings.conversation_max_turns,
+            settings.conversation_max_sessions,
+            settings.conversation_ttl,
+        )
         self._data: SalesData | None = None
         self.started = time.time()
 

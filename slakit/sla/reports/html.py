@@ -97,7 +97,7 @@ def _story(story: StoryResult) -> str:
     out.append(
         "<table><tr><th class=l>endpoint</th><th>n</th><th>errors</th><th>target</th><th>mean</th>"
         "<th>p50</th><th>p95</th><th>p99</th><th>max</th><th>first byte p50</th>"
-        "<th>connect p50</th><th>score</th><th>status</th></tr>"
+        "<th>connect p50</th><th>TLS handshake p50</th><th>score</th><th>status</th></tr>"
     )
     for e in story.endpoints:
         lat = e.latency
@@ -106,6 +106,7 @@ def _story(story: StoryResult) -> str:
             f"<td>{e.target_ms:g}</td><td>{_f(lat.get('mean'))}</td><td>{_f(lat.get('p50'))}</td>"
             f"<td>{_f(lat.get('p95'))}</td><td>{_f(lat.get('p99'))}</td><td>{_f(lat.get('max'))}</td>"
             f"<td>{_f(e.ttfb.get('p50'))}</td><td>{_f(e.connect.get('p50'))}</td>"
+            f"<td>{_f(e.tls.get('p50'))}</td>"
             f"<td>{_f(e.score, '{:.1f}')}</td><td>{_cls(e.status)}</td></tr>"
         )
     out.append("</table>")

@@ -18,6 +18,10 @@ def _ms2(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}ms"
 
 
+def _count(summary: dict[str, float | None]) -> int:
+    return int(summary.get("count") or 0)
+
+
 def _pct(value: float | None, digits: int = 1) -> str:
     return "not available" if value is None else f"{value:.{digits}%}"
 
@@ -137,7 +141,9 @@ def _story(story: StoryResult, result: Result, detail: bool) -> list[str]:
         )
         if detail:
             lines.append(
-                f"        connect p50 {_ms2(e.connect.get('p50'))} ({e.connections_made} new)"
+                f"        connect p50 {_ms2(e.connect.get('p50'))}"
+                + (f", TLS handshake p50 {_ms2(e.tls.get('p50'))}" if e.tls.get("count") else "")
+                + f" ({_count(e.connect)} connections, {e.connections_made} opened under load)"
                 f", first byte p50 {_ms2(e.ttfb.get('p50'))}"
                 f", service p50 {_ms2(e.service.get('p50'))} p99 {_ms2(e.service.get('p99'))}"
                 f", schedule lag p99 {_ms2(e.lag.get('p99'))}"

@@ -86,31 +86,35 @@ def test_mobile_kpis_and_sync_status(service: ServiceProcess) -> None:
 
 
 def test_ai_query_answers_from_the_data_and_keeps_history(service: ServiceProcess) -> None:
-    q4 = service.post(
-        "/api/v1/ai/query",
-        json={"query": "What were our sales trends in Q4?", "session_id": "s1"},
-    ).json()
+    first = service.post("/api/v1/ai/query", json={"query": "What were our sales trends in Q4?"})
+    assert first.status_code == 200, first.text
+    q4 = first.json()
+    session = q4["session_id"]  # issued by the server
+    assert q4["history_persisted"] is True
     assert q4["interpretation"]["metric"] == "revenue"
     assert q4["result"]["period"]["from"].endswith("-10-01")
     daily = service.get("/api/v1/dashboard/revenue?granularity=monthly").json()["series"]
     q4_months = [m["revenue"] for m in daily if m["period"] in ("2024-10", "2024-11", "2024-12")]
     assert abs(q4["result"]["value"] - sum(q4_months)) < 1.0
     other = service.post(
-        "/api/v1/ai/query", json={"query": "top regions by orders last year", "session_id": "s1"}
+        "/api/v1/ai/query", json={"query": "top regions by orders last year", "session_id": session}
     ).json()
+    assert other["session_id"] == session
     assert other["interpretation"]["dimension"] == "region"
     assert (
         other["result"]["breakdown"]["rows"][0]["value"]
         >= other["result"]["breakdown"]["rows"][-1]["value"]
     )
-    history = service.get("/api/v1/ai/conversation/history", params={"session_id": "s1"}).json()
+    history = service.get("/api/v1/ai/conversation/history", params={"session_id": session}).json()
     assert history["source"] == "persist"
     assert [t["query"] for t in history["turns"]] == [
         "top regions by orders last year",
         "What were our sales trends in Q4?",
     ]
-    empty = service.get("/api/v1/ai/conversation/history", params={"session_id": "nobody"})
-    assert empty.json()["turns"] == []
+    unknown = service.get("/api/v1/ai/conversation/history", params={"session_id": "nobody"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_session"
+    none = service.get("/api/v1/ai/conversation/history").json()
+    assert none["session_id"] is None and none["turns"] == []
 
 
 def test_ai_insights_every_type(service: ServiceProcess) -> None:

@@ -6,6 +6,9 @@ until killed. Paths: /ok (200 after the delay), /fast (200 at once: the client's
 overhead), /status/<code>, /realized?path=/ok (the delays as actually slept for that
 path, in order, ms), /stall (the stall window, below), anything else 404.
 
+--tls-cert PEM --tls-key PEM: serve HTTPS instead (ALPN offers h2 first, as HAProxy does;
+  /alpn answers the protocol the connection negotiated).
+
 Two optional behaviours make known latency shapes:
 --stall-after N --stall-ms D: the N-th request freezes the whole server for D ms, once
   (a GC pause): every request arriving in the window is answered after it ends.
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import json
 import random
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -98,6 +102,10 @@ class DelayProtocol(asyncio.Protocol):
         if path == "/stall":
             self.reply(200, json.dumps(self.state.stall).encode())
             return
+        if path == "/alpn":
+            tls = self.transport.get_extra_info("ssl_object")
+            self.reply(200, json.dumps(tls.selected_alpn_protocol() if tls else None).encode())
+            return
         when = self.state.answer_time(path, arrived)
         asyncio.get_running_loop().create_task(self.answer(path, when, arrived))
 
@@ -140,7 +148,12 @@ async def serve(args: argparse.Namespace) -> None:
         serial_s=args.serial_ms / 1000.0,
     )
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: DelayProtocol(state), "127.0.0.1", 0)
+    context = None
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+    server = await loop.create_server(lambda: DelayProtocol(state), "127.0.0.1", 0, ssl=context)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
@@ -155,6 +168,8 @@ if __name__ == "__main__":
     parser.add_argument("--stall-after", type=int, default=0, metavar="N")
     parser.add_argument("--stall-ms", type=float, default=0.0, metavar="D")
     parser.add_argument("--serial-ms", type=float, default=0.0, metavar="S")
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", metavar="PEM")
     args = parser.parse_args()
     try:
         import uvloop
