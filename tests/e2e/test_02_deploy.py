@@ -14,7 +14,7 @@ from tests.e2e.support import invoke, report_dir, run
 EXPECTED_GATES = (
     "Converge: playbooks/site.yml",
     "Smoke: endpoints through the load balancer",
-    "Smoke: endpoints on each app host",
+    "Smoke: endpoints on each app host (loopback)",
     "Smoke: Redis instances and app logs from every app host",
     "SLA measurement valid",
     "Platform SLA Compliance",
@@ -22,6 +22,13 @@ EXPECTED_GATES = (
     "Cache Hit Rate",
     "Response Time",
     "Host verification: testinfra",
+    "Security: TLS on lb-1",
+    "Security: plain HTTP on lb-1",
+    "Security: app port from non-LB hosts",
+    "Security: Redis without credentials",
+    "Security: exposure of haproxy units",
+    "Security: exposure of redis units",
+    "Security: secrets",
 )
 
 
@@ -39,10 +46,11 @@ def test_deploy_and_smoke_gates_pass(deployed):
     """Not latency: converge, smoke and host verification must pass on a healthy lab."""
     _, outdir = deployed
     gates = {g["name"]: g for g in json.loads((outdir / "readiness.json").read_text())["gates"]}
-    for name in (*EXPECTED_GATES[:4], "Host verification: testinfra"):
+    security = [name for name in EXPECTED_GATES if name.startswith("Security:")]
+    for name in (*EXPECTED_GATES[:4], "Host verification: testinfra", *security):
         assert gates[name]["status"] == "passed", gates[name]
     assert gates["Smoke: endpoints through the load balancer"]["figure"].startswith("16/16")
-    assert gates["Smoke: endpoints on each app host"]["figure"].startswith("32/32")
+    assert gates["Smoke: endpoints on each app host (loopback)"]["figure"].startswith("32/32")
     # every planned check passed: the figure is passed/expected, the two counts equal
     verify = gates["Host verification: testinfra"]["figure"]
     assert re.fullmatch(r"(\d+)/\1 passed", verify) and not verify.startswith("0/"), verify
