@@ -47,9 +47,15 @@ class PlayResult:
         return sum(stats.get("changed", 0) for stats in self.hosts.values())
 
     def first_failure(self) -> str:
+        """The first failed task, on the first of its failed hosts by name: hosts of one task
+        finish in any order, and the line must not depend on that."""
         if not self.failures:
             return f"ansible-playbook exited {self.returncode}"
-        f = self.failures[0]
+        first = self.failures[0]
+        f = min(
+            (g for g in self.failures if (g["task"], g["kind"]) == (first["task"], first["kind"])),
+            key=lambda g: g["host"],
+        )
         if f["kind"] == "unreachable":
             return f"host {f['host']} unreachable: {f['msg']}"
         return f"{f['host']}: {f['task']}: {f['msg']}"
