@@ -117,7 +117,7 @@ def plain_http_gates(deployed: stack.Stack) -> list[Gate]:
         fact = deployed.published(host, "loadbalancer")
         name = f"Security: plain HTTP on {host}"
         http_url = str(fact.get("http_url", ""))
-        if not (fact.get("tls") or {}).get("http_redirect", False):
+        if not deployed.lb_tls(host).get("http_redirect", False):
             gates.append(
                 gate(
                     name,
