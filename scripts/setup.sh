@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(docker.io debootstrap redis-server redis-tools wrk git)
+DEBIAN_PACKAGES=(docker.io debootstrap redis-server redis-tools haproxy wrk git)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -14,9 +14,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The packaged redis-server unit is not wanted on the controller: tests start their own servers.
+# The packaged redis-server and haproxy units are not wanted on the controller: tests start
+# their own servers.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  systemctl disable --now redis-server >/dev/null 2>&1 || true
+  systemctl disable --now redis-server haproxy >/dev/null 2>&1 || true
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
-from slakit import ansible, checks, credentials, envs, preflight, readiness, security, stack
+from slakit import (
+    ansible,
+    canary,
+    checks,
+    credentials,
+    envs,
+    lock,
+    preflight,
+    readiness,
+    security,
+    stack,
+)
+from slakit import release as releases  # `release` names a loop variable below
 from slakit.envs import Environment
 from slakit.errors import SlakitError
-from slakit.gates import Gate, gate, skipped
+from slakit.gates import Gate, Status, gate, skipped
 from slakit.sla.spec import load_spec
 
 # Published by the app role with set_stats when a host's `current` switched (docs/contract.md).
 RELEASE_SWITCHED = "slakit_release_switched"
+# ... and the release it ran before that switch ('' when none): what a rollback goes back to.
+RELEASE_PREVIOUS = "slakit_release_previous"
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,17 @@ class DeployOptions:
     stories: tuple[str, ...] = ()
     no_rollback: bool = False
     load_test: bool = False
+    break_lock: bool = False
+    extra_vars: dict[str, Any] = field(default_factory=dict)  # converge -e (tests, drills)
+    release: str = ""  # promotion: deploy this kept release (16 hex digits) as it is ...
+    source_env: str = ""  # ... that this environment's readiness report APPROVED ...
+    force: bool = False  # ... or anyway (no such report, other wheel hashes): report says so
+
+    def command(self) -> str:
+        """The command line as the deploy lock records it (no secret: only these options)."""
+        flags = [f"--env {self.env}"] + [f"--limit {self.limit}"] * bool(self.limit)
+        flags += [f"--tags {self.tags}"] * bool(self.tags) + ["--no-rollback"] * self.no_rollback
+        return " ".join(["invoke deploy", *flags])
 
 
 def ensure_lab(console: Console) -> None:
@@ -42,10 +71,28 @@ def release_switched(result: ansible.PlayResult) -> list[str]:
     return sorted(result.published_by_host(RELEASE_SWITCHED))
 
 
+def release_previous(result: ansible.PlayResult) -> dict[str, str]:
+    """{host that switched: the release it ran before ('' = none)} (docs/contract.md)."""
+    previous = result.published_by_host(RELEASE_PREVIOUS)
+    return {h: str(previous.get(h) or "") for h in release_switched(result)}
+
+
 def run(opts: DeployOptions, console: Console | None = None) -> tuple[bool, Path | None]:
-    """Runs the main job; returns (approved, report path). Bad input raises SlakitError."""
-    console = console or Console()
+    """Runs the main job; returns (approved, report path). Bad input raises SlakitError.
+
+    The deploy lock (slakit/lock.py), taken before converge, is released when this returns
+    or raises."""
+    with contextlib.ExitStack() as scope:
+        return _run(opts, console or Console(), scope)
+
+
+def _run(
+    opts: DeployOptions, console: Console, scope: contextlib.ExitStack
+) -> tuple[bool, Path | None]:
     env = envs.resolve(opts.env)
+    promotion = promotion_of(opts)  # refused (exit 2) before any host is touched
+    if promotion is not None:
+        opts = replace(opts, extra_vars={**opts.extra_vars, **promotion.extra_vars()})
     if env.is_lab:
         ensure_lab(console)
     console.rule(f"[bold]Preflight · {env.name}")
@@ -54,21 +101,42 @@ def run(opts: DeployOptions, console: Console | None = None) -> tuple[bool, Path
     spec = load_spec().select(list(opts.stories) or None)
     credentials.export(env)
 
+    if not opts.check:  # a dry run changes nothing: no lock
+        scope.enter_context(
+            lock.held(env, opts.command(), break_lock=opts.break_lock, console=console)
+        )
     started = datetime.now(UTC)
     console.rule("[bold]Converge")
-    converge = ansible.playbook(
-        env, "site.yml", limit=opts.limit, tags=opts.tags, check=opts.check, diff=opts.check
-    )
-    gates = [checks.converge_gate(converge, check=opts.check)]
-    if opts.check:
-        console.print(f"dry run: {converge.changed} changes would be made")
-        return gates[0].passed, None
-
     outdir = env.reports_dir / started.strftime("%Y%m%dT%H%M%SZ")
-    notes: list[str] = []
-    if converge.returncode == 0:
-        gates += _checks(env, opts, spec, started, outdir, converge, notes, console)
-    path = readiness.write(outdir, env.name, started, gates, notes)
+    if opts.check:
+        converge = ansible.playbook(
+            env,
+            "site.yml",
+            limit=opts.limit,
+            tags=opts.tags,
+            check=True,
+            diff=True,
+            extra_args=("-e", json.dumps(opts.extra_vars)) if opts.extra_vars else (),
+        )
+        console.print(f"dry run: {converge.changed} changes would be made")
+        return checks.converge_gate(converge, check=True).passed, None
+    # The canary (the first app host) switches alone and is checked before the others switch.
+    rollout = canary.rollout(
+        env, outdir, console, limit=opts.limit, tags=opts.tags, extra_vars=opts.extra_vars
+    )
+    converge = rollout.converge  # both runs as one
+    gates = [checks.converge_gate(converge), *rollout.gates]
+    notes: list[str] = list(rollout.notes)
+    try:
+        if converge.returncode == 0 and not rollout.stopped:
+            gates += _checks(env, opts, spec, started, outdir, converge, notes, console)
+    except Exception as err:  # still no host left on a release that did not pass
+        aborted = gate("Checks", False, "aborted", detail=" ".join(str(err).split())[:300])
+        _roll_back_on_failure(env, opts, rollout.plays, [*gates, aborted], console)
+        raise
+    gates += _roll_back_on_failure(env, opts, rollout.plays, gates, console)
+    ran = release_ran(env, promotion, gates)
+    path = readiness.write(outdir, env.name, started, gates, notes, release=ran)
     print(path.read_text(), end="", flush=True)  # as written: no re-wrapping
     print(f"reports: {outdir}/", flush=True)
     return readiness.approved(gates), path
@@ -92,10 +160,8 @@ def _checks(
         gates = [gate("Smoke: what the roles published", False, "not read", detail=str(err))]
     if deployed is not None:
         gates = [*checks.http_gates(deployed, spec, env), checks.host_smoke_gate(env, started)]
-    switched = release_switched(converge)
-    if not all(g.passed for g in gates) and switched and not opts.no_rollback:
-        gates.append(_roll_back(env, switched, console))
-        return gates
+    if not all(g.passed for g in gates) and release_switched(converge) and not opts.no_rollback:
+        return gates  # run() rolls back: no SLA run against a release that is leaving
     if deployed is None:
         return gates
     if opts.skip_sla:
@@ -116,12 +182,89 @@ def _checks(
     return gates
 
 
-def _roll_back(env: Environment, switched: list[str], console: Console) -> Gate:
-    console.rule("[bold red]Smoke failed after a release switch: rolling back")
-    back = ansible.playbook(env, "rollback.yml", limit=",".join(switched))
-    return gate(
-        "Automatic rollback",
-        back.returncode == 0,
-        f"previous release restored on {', '.join(switched)}",
-        detail=back.first_failure(),
+# A failed (or undecidable) gate after a switch rolls back; a gate the user skipped does not.
+ROLLBACK_ON = (Status.FAIL, Status.INVALID)
+
+
+def _roll_back_on_failure(
+    env: Environment,
+    opts: DeployOptions,
+    plays: list[ansible.PlayResult],
+    gates: list[Gate],
+    console: Console,
+) -> list[Gate]:
+    """After any failed gate, every host that switched in `plays` goes back to the release it
+    ran before (playbooks/rollback.yml: one at a time, the same drain path); returns the
+    report's Rollback line, or nothing when no gate failed or no host switched."""
+    previous: dict[str, str] = {}
+    for play in plays:
+        for host, release in release_previous(play).items():
+            previous.setdefault(host, release)  # the first switch of a run says what ran
+    failed = [g for g in gates if g.status in ROLLBACK_ON]
+    if not failed or not previous:
+        return []
+    why = "; ".join(f"{g.name} failed" + (f" ({g.detail})" if g.detail else "") for g in failed)
+    hosts = ", ".join(sorted(previous))
+    if opts.no_rollback:
+        return [Gate("Rollback", Status.SKIPPED, "NOT ROLLED BACK (--no-rollback)", detail=why)]
+    console.rule(f"[bold red]{failed[0].name} failed after a release switch: rolling back {hosts}")
+    t0 = time.monotonic()
+    back = ansible.playbook(
+        env,
+        "rollback.yml",
+        limit=",".join(sorted(previous)),
+        extra_args=("-e", json.dumps({"slakit_rollback_to": previous})),
     )
+    seconds = time.monotonic() - t0
+    try:
+        facts = stack.read_facts(env)
+        now = {h: str(f["app"].get("release", "?")) for h, f in facts.items() if "app" in f}
+        read = f"now on the hosts: {', '.join(f'{h} {r}' for h, r in sorted(now.items()))}"
+    except SlakitError as err:
+        now, read = {}, f"releases not read back ({err})"
+    wrong = [
+        f"{h} runs {now.get(h, '?')}, not {r}"
+        for h, r in sorted(previous.items())
+        if r and now.get(h) != r
+    ]
+    ok = back.returncode == 0 and not wrong
+    figure = f"{'ROLLED BACK' if ok else 'ROLLBACK FAILED'} {hosts} in {seconds:.0f} s; {read}"
+    problem = "" if ok else (back.first_failure() if back.returncode else "; ".join(wrong))
+    console.print(f"rollback: {figure}")
+    return [
+        Gate(
+            "Rollback",
+            Status.PASS if ok else Status.FAIL,
+            figure,
+            detail=(f"{problem}; " if problem else "") + f"why: {why}",
+        )
+    ]
+
+
+def promotion_of(opts: DeployOptions) -> releases.Promotion | None:
+    """`--release ID --from ENV [--force]`: the checked promotion (slakit/release.py), None
+    for an ordinary deploy. Reads only reports/<ENV>/ and the controller's wheelhouse."""
+    if not opts.release:
+        if opts.source_env or opts.force:
+            raise SlakitError("--from and --force go with --release <id>")
+        return None
+    if not opts.source_env:
+        raise SlakitError(
+            "--release needs --from <env>: the environment whose APPROVED report vouches for it"
+        )
+    return releases.check_promotion(opts.release, opts.source_env, force=opts.force)
+
+
+def release_ran(
+    env: Environment, promotion: releases.Promotion | None, gates: list[Gate]
+) -> dict[str, Any]:
+    """The report's "release": what the app hosts run now and its wheel hashes; for a
+    promotion, also where it came from, and a Promotion gate appended to `gates`. An
+    APPROVED release is pinned in the wheelhouse root (kept for a later promotion)."""
+    ran = releases.record(env.name, promotion.root if promotion else None)
+    if promotion is not None:
+        gates.append(promotion.gate(ran))
+        ran["promotion"] = promotion.as_json()
+    if readiness.approved(gates):
+        releases.keep_approved(ran, promotion.root if promotion else None)
+    return ran

@@ -159,6 +159,7 @@ SCHEMA: dict[str, Any] = {
                     },
                     "objectives": {"type": "array", "items": _OBJECTIVE},
                     "load": _LOAD,
+                    "on_demand": {"type": "boolean"},
                     "endpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT},
                 },
             },
@@ -308,13 +309,16 @@ class Spec:
     load_test: LoadTest = field(default_factory=LoadTest)
     stats_path: str | None = "/api/v1/performance/stats"
     auth: dict[str, AuthScheme] = field(default_factory=dict)
+    # `on_demand: true` stories: measured only when named (--story), never in a default run
+    on_demand: tuple[Story, ...] = ()
 
     def story(self, story_id: str) -> Story:
-        for story in self.stories:
+        for story in (*self.stories, *self.on_demand):
             if story.id == story_id:
                 return story
         known = ", ".join(s.id for s in self.stories)
-        raise SlakitError(f"unknown story {story_id!r} in {self.source} (known: {known})")
+        extra = f"; on demand: {', '.join(s.id for s in self.on_demand)}" if self.on_demand else ""
+        raise SlakitError(f"unknown story {story_id!r} in {self.source} (known: {known}{extra})")
 
     def select(self, story_ids: list[str] | None) -> Spec:
         if not story_ids:
@@ -394,6 +398,7 @@ def parse_spec(data: Any, *, source: str = "<spec>", target_sla_ms: float | None
     }
 
     stories: list[Story] = []
+    on_demand: list[Story] = []
     seen: set[str] = set()
     for s_index, raw_story in enumerate(data["stories"]):
         where = f"stories[{s_index}]"
@@ -438,7 +443,9 @@ def parse_spec(data: Any, *, source: str = "<spec>", target_sla_ms: float | None
             endpoints=tuple(endpoints),
         )
         _check_sample_sizes(story, confidence, bound, f"{source}: {where}")
-        stories.append(story)
+        (on_demand if raw_story.get("on_demand", False) else stories).append(story)
+    if not stories:
+        raise SlakitError(f"{source}: stories: every story is on_demand; a default run needs one")
 
     return Spec(
         source=source,
@@ -446,6 +453,7 @@ def parse_spec(data: Any, *, source: str = "<spec>", target_sla_ms: float | None
         confidence=confidence,
         bound=bound,
         stories=tuple(stories),
+        on_demand=tuple(on_demand),
         compliance=float(defaults.get("compliance", 0.95)),
         validity=Validity(**data.get("validity", {})),
         readiness=Readiness(**data.get("readiness", {})),

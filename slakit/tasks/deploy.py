@@ -17,8 +17,17 @@ ENV_HELP = "environment = inventories/<env> (lab, staging, production, ...)"
         "limit": "only these hosts (ansible --limit pattern)",
         "tags": "only these role tags (ansible --tags)",
         "story": "SLA stories to run, comma-separated (default: all of sla/spec.yml)",
-        "no_rollback": "do not roll back automatically when smoke fails after a release switch",
+        "no_rollback": "leave switched hosts on the new release when a gate fails (default: "
+        "every switched host goes back to the release it ran)",
         "load_test": "also ramp each story's rate to find its capacity at SLA (minutes)",
+        "release": "promotion: deploy this release id (16 hex digits) as it is, from the "
+        "controller's build/wheelhouse/<id>, instead of building; needs --from",
+        "from_": "the environment whose APPROVED readiness report in reports/<env>/ records "
+        "that release with the same wheel hashes; otherwise refused (exit 2) before any host",
+        "force": "promote even without that APPROVED report or with other wheel hashes "
+        "(the report says FORCED)",
+        "break_lock": "remove the environment's deploy lock if it is stale (older than "
+        "slakit_deploy_lock_stale_after seconds, default 3600); a younger lock is never broken",
     }
 )
 def deploy(
@@ -31,6 +40,10 @@ def deploy(
     story="",
     no_rollback=False,
     load_test=False,
+    break_lock=False,
+    release="",
+    from_="",
+    force=False,
 ):
     """Preflight, converge, smoke, SLA, testinfra, report in reports/<env>/. 0 = APPROVED."""
     opts = pipeline.DeployOptions(
@@ -42,6 +55,10 @@ def deploy(
         stories=tuple(s.strip() for s in story.split(",") if s.strip()),
         no_rollback=no_rollback,
         load_test=load_test,
+        break_lock=break_lock,
+        release=release,
+        source_env=from_,
+        force=force,
     )
     approved, report = pipeline.run(opts)
     if not approved:

@@ -18,7 +18,18 @@ import pytest
 from invoke import Context
 from invoke.exceptions import Exit
 
-from slakit import ansible, checks, credentials, envs, preflight, readiness, security, stack
+from slakit import (
+    ansible,
+    canary,
+    checks,
+    credentials,
+    envs,
+    lock,
+    preflight,
+    readiness,
+    security,
+    stack,
+)
 from slakit.errors import SlakitError
 from slakit.gates import Gate, Status, gate
 from slakit.tasks.deploy import deploy as deploy_task
@@ -100,6 +111,36 @@ class World:
         self.verify_ok = True
         self.security_ok = True
         self.sla_calls = 0
+        # {host: (release it switched to, release it ran before)} as the app role publishes it
+        self.switched: dict[str, tuple[str, str]] = {}
+        self.rollback_rc = 0
+        self.releases_after: dict[str, str] = {}  # the app fact's `release` after a rollback
+        self.calls: list[tuple[str, str, tuple[str, ...]]] = []  # (playbook, limit, extra args)
+
+    def playbook(self, env: Any, name: str, **kw: Any) -> ansible.PlayResult:
+        self.calls.append((name, kw.get("limit", ""), tuple(kw.get("extra_args", ()))))
+        if name == "rollback.yml":
+            failures = [{"host": "app-1", "task": "Drain", "kind": "failed", "msg": "timeout"}]
+            return ansible.PlayResult(self.rollback_rc, failures=failures * bool(self.rollback_rc))
+        published = {
+            h: {"slakit_release_switched": new, "slakit_release_previous": old}
+            for h, (new, old) in self.switched.items()
+        }
+        hosts = {"app1": {"changed": 0, "failures": self.converge_rc}}
+        return ansible.PlayResult(self.converge_rc, hosts, published=published)
+
+    def rollbacks(self) -> list[tuple[str, dict[str, str]]]:
+        """(limit, slakit_rollback_to) of each rollback.yml run."""
+        return [
+            (limit, json.loads(args[args.index("-e") + 1])["slakit_rollback_to"])
+            for name, limit, args in self.calls
+            if name == "rollback.yml"
+        ]
+
+    def read_facts(self, env: Any) -> dict[str, dict[str, Any]]:
+        return {h: {"app": {"release": r}} for h, r in self.releases_after.items()} | {
+            "lb-1": {"loadbalancer": {}}
+        }
 
     def sla_gates(self, *args: Any, **kwargs: Any) -> tuple[list[Gate], list[str]]:
         self.sla_calls += 1
@@ -118,14 +159,18 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
     )
     monkeypatch.setattr(preflight, "run", lambda env, **kw: ["checked"])
     monkeypatch.setattr(credentials, "export", lambda env: None)
-    monkeypatch.setattr(
-        ansible,
-        "playbook",
-        lambda env, name, **kw: ansible.PlayResult(
-            returncode=w.converge_rc, hosts={"app1": {"changed": 0, "failures": w.converge_rc}}
-        ),
-    )
+    monkeypatch.setattr(ansible, "playbook", w.playbook)
     monkeypatch.setattr(stack, "load", lambda env: stack.Stack({}))
+    # The canary stage reads the inventory and measures hosts: here, the one converge run.
+    monkeypatch.setattr(
+        canary,
+        "rollout",
+        lambda env, outdir, console, **kw: canary.Rollout([ansible.playbook(env, "site.yml")]),
+    )
+    monkeypatch.setattr(stack, "read_facts", w.read_facts)
+    # the deploy lock's own tests are tests/unit/test_lock.py (through Ansible, on this host)
+    monkeypatch.setattr(lock, "acquire", lambda env, command, **kw: lock.Lock("lb-1", "t0", {}))
+    monkeypatch.setattr(lock, "release", lambda env, held: True)
     monkeypatch.setattr(
         checks,
         "http_gates",
@@ -219,21 +264,126 @@ def test_an_unknown_environment_exits_2_before_anything_runs(world):
 
 
 def test_unreadable_role_facts_fail_smoke_and_roll_back_a_switched_release(world, monkeypatch):
-    calls: list[tuple[str, str]] = []
-
-    def playbook(env, name, **kw):
-        calls.append((name, kw.get("limit", "")))
-        switched = {"app1": {"slakit_release_switched": "abc123"}}
-        return ansible.PlayResult(0, {"app1": {"changed": 1}}, published=switched)
+    world.switched = {"app1": ("abc123", "old999")}
+    world.releases_after = {"app1": "old999"}
 
     def unreachable(env):
         raise SlakitError("lb-1: reading local facts failed: unreachable")
 
-    monkeypatch.setattr(ansible, "playbook", playbook)
     monkeypatch.setattr(stack, "load", unreachable)
     code, data, text = deploy()
     assert code == 1 and data is not None and data["approved"] is False
     smoke = next(g for g in data["gates"] if g["name"] == "Smoke: what the roles published")
     assert smoke["status"] == "failed" and "unreachable" in smoke["detail"]
-    assert ("rollback.yml", "app1") in calls and world.sla_calls == 0
-    assert "Automatic rollback" in text and recommendation(text) == NOT_APPROVED
+    assert world.rollbacks() == [("app1", {"app1": "old999"})] and world.sla_calls == 0
+    assert "ROLLED BACK" in text and recommendation(text) == NOT_APPROVED
+
+
+# --- rollback: any failure after a host switched puts every switched host back
+
+SWITCHED_ONE = {"app-1": ("new222", "old111")}  # app-1 switched; app-2 failed before its switch
+
+
+def rollback_line(data: dict[str, Any]) -> dict[str, Any]:
+    [line] = [g for g in data["gates"] if g["name"] == "Rollback"]
+    return line
+
+
+def test_a_converge_failure_after_a_switch_rolls_the_switched_host_back(world):
+    world.converge_rc, world.switched = 2, SWITCHED_ONE
+    world.releases_after = {"app-1": "old111", "app-2": "old111"}
+    code, data, text = deploy()
+    assert code == 1 and data is not None and data["approved"] is False
+    # only the switched host, to the release it ran before (published with the switch)
+    assert world.rollbacks() == [("app-1", {"app-1": "old111"})]
+    assert world.sla_calls == 0
+    line = rollback_line(data)
+    assert line["status"] == "passed" and line["figure"].startswith("ROLLED BACK app-1 in ")
+    # which release each app host runs, as read from the hosts after the rollback
+    assert "now on the hosts: app-1 old111, app-2 old111" in line["figure"]
+    assert "why: Converge: playbooks/site.yml failed" in line["detail"]
+    assert "✅ Rollback: ROLLED BACK app-1" in text and recommendation(text) == NOT_APPROVED
+    assert "Blocked by: Converge: playbooks/site.yml" in text
+
+
+@pytest.mark.parametrize(
+    ("what", "failed_gate", "sla_runs"),
+    [
+        ("smoke_ok", "Smoke: endpoints", 0),
+        ("sla", "Regression Tests", 1),
+        ("verify_ok", "Host verification", 1),
+        ("security_ok", "Security: TLS on lb-1", 1),
+    ],
+    ids=["smoke", "SLA gate", "testinfra", "security"],
+)
+def test_any_failed_gate_after_a_switch_rolls_every_switched_host_back(
+    world, what, failed_gate, sla_runs
+):
+    world.switched = {"app-1": ("new222", "old111"), "app-2": ("new222", "old111")}
+    world.releases_after = {"app-1": "old111", "app-2": "old111"}
+    if what == "sla":
+        world.sla = [gate("SLA measurement valid", True, ""), gate(failed_gate, False, "FAILED")]
+    else:
+        setattr(world, what, False)
+    code, data, _ = deploy()
+    assert code == 1 and data is not None and data["approved"] is False
+    assert world.rollbacks() == [("app-1,app-2", {"app-1": "old111", "app-2": "old111"})]
+    assert world.sla_calls == sla_runs  # a failed smoke rolls back at once, without the SLA run
+    line = rollback_line(data)
+    assert line["status"] == "passed" and "ROLLED BACK app-1, app-2" in line["figure"]
+    assert f"why: {failed_gate} failed" in line["detail"]
+
+
+def test_a_failed_rollback_is_reported_as_failed(world):
+    world.converge_rc, world.switched, world.rollback_rc = 2, SWITCHED_ONE, 2
+    world.releases_after = {"app-1": "new222", "app-2": "old111"}
+    code, data, text = deploy()
+    assert code == 1 and data is not None
+    line = rollback_line(data)
+    assert line["status"] == "failed" and line["figure"].startswith("ROLLBACK FAILED app-1")
+    assert "app-1: Drain: timeout" in line["detail"] and "app-1 new222" in line["figure"]
+    assert "❌ Rollback: ROLLBACK FAILED" in text and "Rollback" in text.split("Blocked by:")[1]
+
+
+def test_a_rollback_that_leaves_a_host_on_the_new_release_failed(world):
+    world.converge_rc, world.switched = 2, SWITCHED_ONE
+    world.releases_after = {"app-1": "new222", "app-2": "old111"}  # rc 0, yet not back
+    _, data, _ = deploy()
+    assert data is not None
+    line = rollback_line(data)
+    assert line["status"] == "failed" and "app-1 runs new222, not old111" in line["detail"]
+
+
+def test_no_rollback_leaves_the_switched_hosts_and_says_so(world):
+    world.smoke_ok, world.switched = False, SWITCHED_ONE
+    code, data, _ = deploy(no_rollback=True)
+    assert code == 1 and data is not None
+    assert world.rollbacks() == []
+    line = rollback_line(data)
+    assert line["status"] == "skipped" and line["figure"] == "NOT ROLLED BACK (--no-rollback)"
+
+
+@pytest.mark.parametrize("options", [{}, {"skip_sla": True}], ids=["approved", "sla skipped"])
+def test_a_switch_without_a_failed_gate_is_not_rolled_back(world, options):
+    world.switched = SWITCHED_ONE
+    deploy(**options)
+    assert world.rollbacks() == []
+
+
+def test_nothing_switched_nothing_rolled_back(world):
+    world.converge_rc = 2  # failed before any host switched
+    code, data, _ = deploy()
+    assert code == 1 and data is not None and world.rollbacks() == []
+    assert [g["name"] for g in data["gates"]] == ["Converge: playbooks/site.yml"]
+
+
+def test_an_error_in_the_checks_after_a_switch_still_rolls_back(world, monkeypatch):
+    world.switched, world.releases_after = SWITCHED_ONE, {"app-1": "old111"}
+
+    def broken(*args, **kwargs):
+        raise SlakitError("sla: spec.yml: bad story")
+
+    monkeypatch.setattr(checks, "sla_gates", broken)
+    code, data, _ = deploy()
+    assert code == 2 and data is None  # the error itself, one line, exit 2
+    assert world.rollbacks() == [("app-1", {"app-1": "old111"})]

@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +28,7 @@ def role_script(role: str, name: str) -> ModuleType:
 
 
 servers_up = role_script("loadbalancer", "servers_up")
+lb_server_state = role_script("app", "lb_server_state")
 health_probe = role_script("app", "health_probe")
 import_check = role_script("app", "import_check")
 
@@ -104,3 +106,174 @@ def test_health_probe_counts_answers_and_failures(health_server):
 )
 def test_import_check_names_the_cause(target, cause):
     assert import_check.check(target) == cause
+
+
+# --- HAProxy's admin socket, with state: the drain, repair and wait logic on real sockets ---
+
+STAT_FIELDS = (
+    "pxname,svname,qcur,scur,status,check_status,check_desc,check_rise,check_fall,check_health"
+)
+# Rows as HAProxy 2.6 shows them (rise 2, fall 2: full health is 3).
+CHECKED = {"check_status": "L7OK", "check_desc": "Layer7 check passed", "check_health": "3"}
+NOT_YET = {"check_status": "INI", "check_desc": "Initializing", "check_health": "2"}
+
+
+class FakeHAProxy:
+    """Answers `show info`, `show stat` and `set server B/S state X` (';' separates commands)
+    like HAProxy's admin socket; `after_ready` is the status a server reaches when set READY."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.commands, self.started = path, [], int(time.time())
+        self.after_ready = "UP"
+        self.rows: dict[str, dict[str, str]] = {}
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(str(path))
+        self.sock.listen()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def server(self, name: str, status: str, backend: str = "app", **check: str) -> None:
+        row = {"pxname": backend, "svname": name, "qcur": "0", "scur": "0", "status": status}
+        self.rows[f"{backend}/{name}"] = {
+            **row, "check_rise": "2", "check_fall": "2", **(check or CHECKED)
+        }  # fmt: skip
+
+    def status(self, name: str, backend: str = "app") -> str:
+        return self.rows[f"{backend}/{name}"]["status"]
+
+    def _answer(self, line: str) -> str:
+        self.commands.append(line)
+        if line == "show info":
+            return f"Name: HAProxy\nPid: 4242\nStart_time_sec: {self.started}\n"
+        if line == "show stat":
+            fields = STAT_FIELDS.split(",")
+            body = [",".join(r.get(f, "") for f in fields) for r in self.rows.values()]
+            return "# " + STAT_FIELDS + "\n" + "\n".join(body) + "\n"
+        words = line.split()
+        if words[:2] == ["set", "server"] and words[3] == "state":
+            if words[2] not in self.rows:
+                return "No such server.\n"
+            state = {"ready": self.after_ready, "drain": "DRAIN", "maint": "MAINT"}[words[4]]
+            self.rows[words[2]]["status"] = state
+            return "\n"
+        return "Unknown command.\n"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                line = conn.recv(4096).decode().strip()
+                conn.sendall("".join(self._answer(c.strip()) for c in line.split(";")).encode())
+
+
+@pytest.fixture
+def haproxy(tmp_path) -> Iterator[FakeHAProxy]:
+    fake = FakeHAProxy(tmp_path / "admin.sock")
+    yield fake
+    fake.sock.close()
+
+
+def state(haproxy: FakeHAProxy, marks: Path, capsys, *args: str) -> tuple[int, dict]:
+    argv = ["--socket", str(haproxy.path), "--backend", "app", "--marks", str(marks), *args]
+    rc = lb_server_state.main([*argv, "--timeout", "1"])
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_drain_of_an_unknown_server_or_without_a_socket_fails_in_one_line(
+    haproxy, tmp_path, capsys
+):
+    haproxy.server("app-1", "UP")
+    haproxy.server("app-2", "UP")
+    marks = tmp_path / "marks"
+    rc, out = state(haproxy, marks, capsys, "--server", "app-9", "--action", "drain")
+    assert (rc, out["msg"]) == (1, "HAProxy has no server app/app-9 (its servers: app-1, app-2)")
+    rc, out = state(haproxy, marks, capsys, "--server", "app-1", "--action", "drain",
+                    "--backend", "web")  # fmt: skip
+    assert (rc, out["msg"]) == (1, "HAProxy has no backend web")
+    argv = ["--socket", str(tmp_path / "none.sock"), "--backend", "app", "--server", "app-1"]
+    argv += ["--marks", str(marks), "--action", "drain"]
+    assert lb_server_state.main(argv) == 1
+    assert "no HAProxy admin socket at" in json.loads(capsys.readouterr().out)["msg"]
+    # a host that never ran a release cannot be in rotation: nothing to do
+    assert lb_server_state.main([*argv, "--absent-ok"]) == 0
+    assert json.loads(capsys.readouterr().out)["changed"] is False
+    assert not any(c.startswith("set ") for c in haproxy.commands)  # nothing was touched
+    with pytest.raises(SystemExit) as bad:  # would end the command on the socket
+        lb_server_state.main([*argv[:4], "app-1;shutdown", *argv[6:]])
+    assert bad.value.code == 2
+
+
+def test_drain_sets_ready_first_what_an_interrupted_run_left_in_drain(haproxy, tmp_path, capsys):
+    marks = tmp_path / "marks"
+    haproxy.server("app-1", "UP")
+    haproxy.server("app-2", "UP")
+    haproxy.server("app-3", "MAINT")  # an operator's: no mark, left alone
+    rc, out = state(haproxy, marks, capsys, "--server", "app-1", "--action", "drain")
+    assert (rc, haproxy.status("app-1")) == (0, "DRAIN") and out["changed"] is True
+    assert sorted(p.name for p in (marks / "app").iterdir()) == ["app-1"]
+    # the run is interrupted here: app-1 stays in DRAIN; the next run drains app-2
+    rc, out = state(haproxy, marks, capsys, "--server", "app-2", "--action", "drain")
+    assert rc == 0, out
+    assert [haproxy.status(s) for s in ("app-1", "app-2", "app-3")] == ["UP", "DRAIN", "MAINT"]
+    assert out["msg"].endswith("set READY again after an interrupted run: app-1")
+    assert sorted(p.name for p in (marks / "app").iterdir()) == ["app-2"]
+    rc, out = state(haproxy, marks, capsys, "--server", "app-2", "--action", "ready")
+    assert (rc, haproxy.status("app-2"), out["changed"]) == (0, "UP", True)
+    assert list((marks / "app").iterdir()) == []
+    rc, out = state(haproxy, marks, capsys, "--server", "app-2", "--action", "ready")
+    assert (rc, out["changed"]) == (0, False)  # already READY and UP: no change
+
+
+def test_drain_is_refused_when_the_left_over_server_does_not_come_up(haproxy, tmp_path, capsys):
+    marks = tmp_path / "marks"
+    haproxy.server("app-1", "DRAIN")
+    haproxy.server("app-2", "UP")
+    (marks / "app").mkdir(parents=True)
+    (marks / "app" / "app-1").write_text("0\n")
+    haproxy.after_ready = "DOWN"  # its app is broken: the health check keeps it DOWN
+    rc, out = state(haproxy, marks, capsys, "--server", "app-2", "--action", "drain")
+    assert rc == 1 and haproxy.status("app-2") == "UP", out  # app-2 keeps serving
+    assert out["msg"].startswith("set READY again after an interrupted run, app-1 DOWN")
+    assert out["msg"].endswith("not draining app/app-2 too")
+
+
+def test_servers_up_counts_only_checks_of_the_process_that_read_the_file(haproxy, tmp_path):
+    config = tmp_path / "haproxy.cfg"
+    config.write_text("global\n")
+    os.utime(config, (haproxy.started - 5, haproxy.started - 5))
+    haproxy.server("app-1", "UP")
+    haproxy.server("app-2", "UP", **NOT_YET)  # UP only because nothing was checked yet
+    assert servers_up.main([str(haproxy.path), "app"]) == 0  # the status alone says UP
+    argv = [str(haproxy.path), "app", "--config", str(config)]
+    assert servers_up.main(argv) == 1
+    haproxy.server("app-2", "UP 1/2", check_status="L7STS", check_desc="Not Found",
+                   check_health="2")  # fmt: skip
+    assert servers_up.main(argv) == 1
+    haproxy.server("app-2", "UP")
+    assert servers_up.main(argv) == 0
+    haproxy.server("app-1", "DOWN", check_status="L7STS", check_health="0")
+    haproxy.server("app-2", "DOWN", check_status="INI", check_health="0")
+    assert servers_up.main(argv) == 1  # app-2 was not checked yet: it may still come UP
+    haproxy.server("app-2", "DOWN", check_status="L4CON", check_health="0")
+    assert servers_up.main(argv) == 3  # every server DOWN by a check: no use waiting
+    os.utime(config, (haproxy.started + 5, haproxy.started + 5))  # written after it started
+    assert servers_up.main(argv) == 1
+
+
+def test_servers_up_sets_ready_the_marked_servers_left_in_drain(haproxy, tmp_path, capsys):
+    marks = tmp_path / "marks"
+    (marks / "app").mkdir(parents=True)
+    for name in ("app-1", "app-2"):
+        (marks / "app" / name).write_text("0\n")  # app-2's mark is stale: it is UP
+    haproxy.server("app-1", "DRAIN")
+    haproxy.server("app-2", "UP")
+    haproxy.server("app-3", "MAINT")  # no mark: an operator's
+    argv = [str(haproxy.path), "app", "--repair-marks", str(marks)]
+    assert servers_up.main(argv) == 0
+    assert capsys.readouterr().out.strip() == "set READY: app-1"
+    assert [haproxy.status(s) for s in ("app-1", "app-2", "app-3")] == ["UP", "UP", "MAINT"]
+    assert list((marks / "app").iterdir()) == []
+    assert servers_up.main(argv) == 0
+    assert capsys.readouterr().out.strip() == "nothing to repair"

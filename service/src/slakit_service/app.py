@@ -5,18 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from . import errors
 from .config import Settings
+from .drill import with_delay
 from .fastpath import FastPath
 from .limits import BodyLimit
 from .routes import build_router
 from .service import Service
 
 
-def create_app(settings: Settings | None = None) -> FastPath:
+def create_app(settings: Settings | None = None) -> Any:
     service = Service(settings or Settings.from_env())
 
     @asynccontextmanager
@@ -41,8 +43,9 @@ def create_app(settings: Settings | None = None) -> FastPath:
     api.state.service = service
     limited = BodyLimit(api, service.settings.max_body_bytes)
     outer = FastPath(limited, service.l0, service.stats, service.settings.l0_fastpath)
-    outer.service = service  # type: ignore[attr-defined]
-    return outer
+    served = with_delay(outer, service.settings.drill_delay_ms)  # drills only; 0 = outer
+    served.service = service
+    return served
 
 
 def _log_to_stderr_unless_configured() -> None:

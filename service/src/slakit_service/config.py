@@ -66,6 +66,7 @@ class Settings:
     conversation_max_turns: int  # turns kept per session (newest)
     conversation_max_sessions: int  # sessions kept in the persist tier (least recent go first)
     conversation_ttl: int  # a session expires this long after its last turn
+    drill_delay_ms: float = 0.0  # drills only: added to every HTTP request (drill.py); 0 = off
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -97,4 +98,5 @@ class Settings:
             conversation_max_turns=_env_int("SLAKIT_CONVERSATION_MAX_TURNS", 20, 1),
             conversation_max_sessions=_env_int("SLAKIT_CONVERSATION_MAX_SESSIONS", 2000, 1),
             conversation_ttl=_env_int("SLAKIT_CONVERSATION_TTL_SECONDS", 86400, 60),
+            drill_delay_ms=min(_env_float("SLAKIT_DRILL_DELAY_MS", 0.0), 10_000.0),
         )
