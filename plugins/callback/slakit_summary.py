@@ -16,9 +16,21 @@ name: slakit_summary
 type: aggregate
 short_description: JSON summary of a run for slakit's orchestration
 description:
-  - Records per-host stats, failed or unreachable tasks and the data that roles publish
-    with set_stats into the file named by the SLAKIT_ANSIBLE_SUMMARY environment variable.
+  - Records per-host stats, failed or unreachable tasks (not those a rescue handles) and
+    the data that roles publish with set_stats into the file named by the
+    SLAKIT_ANSIBLE_SUMMARY environment variable.
 """
+
+
+def handled_by_a_rescue(task) -> bool:
+    """Whether the task sits in the `block:` part (at any depth) of a block with a `rescue:`:
+    its failure is handled there, and what the run failed on is told by the rescue's tasks."""
+    child, parent = task, task._parent
+    while parent is not None:
+        if getattr(parent, "rescue", None) and any(t._uuid == child._uuid for t in parent.block):
+            return True
+        child, parent = parent, getattr(parent, "_parent", None)
+    return False
 
 
 class CallbackModule(CallbackBase):
@@ -53,7 +65,7 @@ class CallbackModule(CallbackBase):
         )
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
-        if not ignore_errors:
+        if not ignore_errors and not handled_by_a_rescue(result._task):
             self._record(result, "failed")
 
     def v2_runner_on_unreachable(self, result):

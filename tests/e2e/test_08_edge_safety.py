@@ -1,11 +1,14 @@
-"""The edge's safety nets, on the deployed lab:
+"""The edge's safety nets, on the deployed lab, under open-loop load through the load balancer
+(HTTPS, verified against the lab CA):
 
-- an HAProxy configuration that passes `haproxy -c` but takes the servers down (a health path
-  that does not exist) is put back: under open-loop load through the load balancer (HTTPS,
-  verified against the lab CA) the loadbalancer playbook fails with one line, the configuration
-  file is byte for byte the one before, every server is UP and the site answers. The failed
-  requests and the seconds until restored are printed, not gated: between the broken reload
-  and the restore HAProxy answers 503 (its first failed check takes a server DOWN);
+- a health path that no server answers is refused before HAProxy is given it: the loadbalancer
+  playbook fails with one line naming each server's answer, the configuration file is byte for
+  byte the one before, and no request fails;
+- an HAProxy configuration that passes `haproxy -c` but takes the servers down (the same health
+  path with that check turned off) is put back: the playbook fails with one line, the file is
+  byte for byte the one before, every server is UP and the site answers. The failed requests
+  and the seconds until restored are printed, not gated: between the broken reload and the
+  restore HAProxy answers 503 (its first failed check takes a server DOWN);
 - a server an interrupted rollout left in DRAIN (the state and the drain mark the app role
   leaves) is READY again after the next loadbalancer converge, and a second converge changes
   nothing.
@@ -32,6 +35,7 @@ RATE = 50  # requests per second
 MAX_SECONDS = 120  # the load stops by then whatever happens
 TIMEOUT = 5.0  # per request
 WAIT_UP = 5  # loadbalancer_wait_up_timeout of the broken run
+BROKEN_PATH = "/api/v1/nope"  # a loadbalancer_health_path the app answers 404
 
 
 class Load:
@@ -115,6 +119,28 @@ def converge(*extra: str) -> ansible.PlayResult:
     return ansible.playbook(envs.resolve("lab"), "loadbalancer.yml", extra_args=extra, quiet=True)
 
 
+def test_a_health_path_no_server_answers_is_refused_before_haproxy_gets_it(edge, on_host):
+    url, ca_file, fact = edge
+    before = base64.b64decode(on_host(LB, f"base64 -w0 {CONFIG}"))
+    servers = sorted(server_states(on_host, fact))
+    with Load(url, ca_file) as load:
+        time.sleep(2)
+        refused = converge("-e", f"loadbalancer_health_path={BROKEN_PATH}")
+        time.sleep(2)
+    failed = sum(1 for _, ok in load.samples if not ok)
+    message = refused.failures[-1]["msg"] if refused.failures else ""
+    print(f"\nrefused: {len(load.samples)} requests at {RATE}/s, {failed} failed\n{message}")
+    assert refused.returncode != 0 and {f["host"] for f in refused.failures} == {LB}
+    answers = ", ".join(f"{server} (404)" for server in servers)
+    assert message == (
+        f"loadbalancer: on {LB} the health check GET {BROKEN_PATH} is answered other than 200 by "
+        f"{answers}: HAProxy would take them out of service; nothing was changed "
+        "(loadbalancer_health_path)"
+    )
+    assert base64.b64decode(on_host(LB, f"base64 -w0 {CONFIG}")) == before
+    assert load.samples and failed == 0, load.errors
+
+
 def test_a_configuration_that_takes_the_servers_down_is_put_back(edge, on_host):
     url, ca_file, fact = edge
     before = base64.b64decode(on_host(LB, f"base64 -w0 {CONFIG}"))
@@ -123,7 +149,8 @@ def test_a_configuration_that_takes_the_servers_down_is_put_back(edge, on_host):
         time.sleep(2)  # load running before the reload
         began = time.monotonic()
         broken = converge(
-            "-e", "loadbalancer_health_path=/api/v1/nope",
+            "-e", f"loadbalancer_health_path={BROKEN_PATH}",
+            "-e", "loadbalancer_health_precheck=false",
             "-e", f"loadbalancer_wait_up_timeout={WAIT_UP}",
         )  # fmt: skip
         played = time.monotonic() - began

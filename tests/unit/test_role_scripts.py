@@ -28,6 +28,7 @@ def role_script(role: str, name: str) -> ModuleType:
 
 
 servers_up = role_script("loadbalancer", "servers_up")
+health_check = role_script("loadbalancer", "health_check")
 lb_server_state = role_script("app", "lb_server_state")
 health_probe = role_script("app", "health_probe")
 import_check = role_script("app", "import_check")
@@ -93,6 +94,23 @@ def test_health_probe_counts_answers_and_failures(health_server):
     statuses.append(500)
     failed = health_probe.probe(url, 3)
     assert failed["ok"] == 2 and failed["error"][0].startswith("HTTPError: HTTP Error 500")
+
+
+def test_health_check_names_each_server_that_answers_otherwise(health_server, capsys):
+    url, statuses = health_server
+    port = url.split(":")[2].split("/")[0]
+    with socket.socket() as unused:  # a port nothing listens on: bound, never listening
+        unused.bind(("127.0.0.1", 0))
+        closed = str(unused.getsockname()[1])
+        argv = ["/health", "200", "2", "app-1", "127.0.0.1", port, "app-2", "127.0.0.1", port]
+        assert health_check.main(argv) == 0
+        assert capsys.readouterr().out == "2/2 servers answer GET /health with 200\n"
+        statuses.append(404)
+        assert health_check.main([*argv[:6], "app-3", "127.0.0.1", closed]) == 1
+    assert capsys.readouterr().out == (
+        "GET /health is answered other than 200 by app-1 (404), app-3 (ConnectionRefusedError)\n"
+    )
+    assert health_check.main(["/health", "200", "2", "app-1", "127.0.0.1"]) == 2
 
 
 @pytest.mark.parametrize(
