@@ -135,6 +135,14 @@ CASES = [
         "app-1: app_lb_backend web is not loadbalancer_backend_name app of lb-1",
     ),
     (
+        "drain marks where the load balancer does not look",
+        host_vars("app-2", "app_lb_drain_marks_dir: /var/tmp/marks\n"),
+        "staging",
+        "app-2: app_lb_admin_socket /run/haproxy/admin.sock and app_lb_drain_marks_dir "
+        "/var/tmp/marks must be loadbalancer_admin_socket /run/haproxy/admin.sock and "
+        "loadbalancer_drain_marks_dir /run/slakit/lb-drained of lb-1",
+    ),
+    (
         "an app Redis user the redis role does not create",
         group_vars("app.yml", "app_redis_user: bob\n"),
         "staging",
