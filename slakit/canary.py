@@ -161,23 +161,7 @@ def rollout(
         done.notes += check.notes
         if check.gate and not check.gate.passed:
             done.stopped = True
-            discard = ansible.playbook(
-                env,
-                "canary.yml",
-                extra_args=_extra(
-                    {
-                        "slakit_canary": canary,
-                        "slakit_canary_action": "discard",
-                        "slakit_canary_release": str(release),
-                    }
-                ),
-                quiet=True,
-            )
-            if discard.returncode != 0:
-                done.notes.append(
-                    f"Canary: release {release} not deleted: {discard.first_failure()}"
-                )
-            return done
+            return done  # deploy rolls the canary back and deletes the release everywhere
     console.rule("[bold]Converge: the other app hosts")
     done.plays.append(
         ansible.playbook(env, "app.yml", limit=limit, tags=tags, extra_args=_extra(extra))

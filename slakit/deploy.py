@@ -228,8 +228,15 @@ def _roll_back_on_failure(
         if r and now.get(h) != r
     ]
     ok = back.returncode == 0 and not wrong
+    # the release that failed goes from the hosts that never ran it too (a later host, the
+    # canary's peers): it must not look like the newest release anywhere
+    rejected = {str(r) for play in plays for r in play.published_by_host(RELEASE_SWITCHED).values()}
+    discards = [releases.discard(env, r, opts.limit) for r in sorted(rejected)] if ok else []
+    kept = [d for d in discards if d]
     figure = f"{'ROLLED BACK' if ok else 'ROLLBACK FAILED'} {hosts} in {seconds:.0f} s; {read}"
-    problem = "" if ok else (back.first_failure() if back.returncode else "; ".join(wrong))
+    problem = (
+        "; ".join(kept) if ok else (back.first_failure() if back.returncode else "; ".join(wrong))
+    )
     console.print(f"rollback: {figure}")
     return [
         Gate(

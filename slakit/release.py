@@ -58,6 +58,21 @@ def rollback(env_name: str = "lab", limit: str = "", quiet: bool = False) -> ans
     return _run(env_name, "rollback.yml", "rollback", limit=limit, quiet=quiet)
 
 
+def discard(env: envs.Environment, release_id: str, limit: str = "") -> str:
+    """Delete a rejected release on every app host (of `limit`) that does not run it
+    (playbooks/discard.yml); returns "" or why it was not deleted."""
+    done = ansible.playbook(
+        env,
+        "discard.yml",
+        limit=limit,
+        extra_args=("-e", json.dumps({"slakit_discard_release": release_id})),
+        quiet=True,
+    )
+    return (
+        "" if done.returncode == 0 else f"release {release_id} not deleted: {done.first_failure()}"
+    )
+
+
 def deploy_app(
     env_name: str = "lab",
     sources: Sequence[str | Path] = (),

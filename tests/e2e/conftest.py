@@ -6,7 +6,11 @@ Files run in name order: test_01_lab rebuilds the lab (down, up: nothing deploye
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -14,7 +18,7 @@ import pytest
 
 from slakit.lab import engine
 from slakit.lab.spec import load_spec
-from tests.e2e.support import ROOT, invoke, report_dir
+from tests.e2e.support import ROOT, invoke, report_dir, run
 
 
 def pytest_collection_modifyitems(items):
@@ -54,3 +58,45 @@ def on_host(deployed, docker_client) -> Callable[[str, str], str]:
         return text
 
     return execute
+
+
+APP_ROOT = "/opt/slakit-service"  # app_root (the lab keeps the default)
+
+
+@dataclass
+class Promotion:
+    """Drift on two hosts, caught by the checks, then repaired by the next deploy, which is the
+    promotion of the release the lab runs: `invoke deploy --release <id> --from lab --skip-sla`.
+    One deploy serves the drift test (test_02) and the promotion drill (test_10): each would
+    cost a deploy of ~4 min."""
+
+    smoke: subprocess.CompletedProcess  # check.smoke with redis@cache stopped on redis-1
+    infra: subprocess.CompletedProcess  # check.infra --limit app-1 with a hand-changed sysctl
+    release: dict  # the release of the `deployed` report that vouches for it
+    approved: bool  # that report's verdict (NOT APPROVED: the promotion is --force)
+    current_before: dict[str, str]  # {app host: where `current` pointed before the promotion}
+    deploy: subprocess.CompletedProcess
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def promotion(deployed, on_host) -> Promotion:
+    _, outdir = deployed
+    source = json.loads((outdir / "readiness.json").read_text())
+    run("ansible", "app-1", "-m", "ansible.builtin.command",
+        "-a", "sysctl -w net.core.somaxconn=128", check=True)  # fmt: skip
+    run("ansible", "redis-1", "-m", "ansible.builtin.systemd_service",
+        "-a", "name=redis@cache state=stopped", check=True)  # fmt: skip
+    smoke = invoke("check.smoke", timeout=600)
+    infra = invoke("check.infra", "--limit", "app-1", timeout=600)
+    apps = sorted(source["release"]["hosts"])
+    current = {h: on_host(h, f"readlink {APP_ROOT}/current") for h in apps}
+    flags = [] if source["approved"] else ["--force"]
+    t0 = time.monotonic()
+    result = invoke(
+        "deploy", "--env", "lab", "--release", source["release"]["id"], "--from", "lab",
+        "--skip-sla", *flags, timeout=1800,
+    )  # fmt: skip
+    seconds = time.monotonic() - t0
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
+    return Promotion(smoke, infra, source["release"], source["approved"], current, result, seconds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.e2e.support import invoke, report_dir, run
+from tests.e2e.support import invoke, report_dir
 
 EXPECTED_GATES = (
     "Converge: playbooks/site.yml",
@@ -91,37 +91,15 @@ def test_second_converge_changes_nothing(deployed):
     assert "✅ Idempotence: second converge: 0 changes" in result.stdout
 
 
-def test_drift_and_a_stopped_instance_are_caught_then_repaired(deployed):
+def test_drift_and_a_stopped_instance_are_caught_then_repaired(promotion):
     """A hand-changed sysctl fails verification naming host, key, expected and actual; a
-    stopped redis@cache fails smoke naming the instance; the next deploy repairs both."""
-    run(
-        "ansible",
-        "app-1",
-        "-m",
-        "ansible.builtin.command",
-        "-a",
-        "sysctl -w net.core.somaxconn=128",
-        check=True,
-    )
-    run(
-        "ansible",
-        "redis-1",
-        "-m",
-        "ansible.builtin.systemd_service",
-        "-a",
-        "name=redis@cache state=stopped",
-        check=True,
-    )
-
-    smoke = invoke("check.smoke", timeout=600)
-    assert smoke.returncode == 1
-    assert "cache (172.28.50.31:6379" in smoke.stdout + smoke.stderr
-
-    infra = invoke("check.infra", "--limit", "app-1", timeout=600)
-    assert infra.returncode == 1
-    assert "app-1: net.core.somaxconn: expected '65536', actual '128'" in infra.stdout
-
-    repaired = invoke("deploy", "--skip-sla", timeout=1800)
+    stopped redis@cache fails smoke naming the instance; the next deploy (conftest's
+    `promotion`: a deploy of the release the lab runs) repairs both."""
+    assert promotion.smoke.returncode == 1
+    assert "cache (172.28.50.31:6379" in promotion.smoke.stdout + promotion.smoke.stderr
+    assert promotion.infra.returncode == 1
+    assert "app-1: net.core.somaxconn: expected '65536', actual '128'" in promotion.infra.stdout
+    repaired = promotion.deploy
     gates = {
         g["name"]: g
         for g in json.loads((report_dir(repaired.stdout) / "readiness.json").read_text())["gates"]

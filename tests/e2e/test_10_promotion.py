@@ -2,9 +2,10 @@
 deploy --release <id> --from lab` deploys exactly that release; an unknown id is refused
 before any host is touched.
 
-The lab's own report stands in for staging's (`--from lab`). `--skip-sla` keeps the drill
-short (its verdict is then NOT APPROVED by design): the release, the wheel hashes and the
-Promotion gate of the new report are what is checked, not the verdict.
+The lab's own report stands in for staging's (`--from lab`). The promotion is conftest's
+`promotion` deploy (`--skip-sla`, shared with test_02's drift repair; its verdict is then NOT
+APPROVED by design): the release, the wheel hashes and the Promotion gate of the new report are
+what is checked, not the verdict.
 """
 
 from __future__ import annotations
@@ -78,28 +79,20 @@ def test_an_unknown_release_is_refused_with_exit_2_before_any_host(deployed, on_
 
 
 def test_a_promotion_deploys_the_approved_release_with_equal_wheel_hashes(
-    deployed, deployed_release, on_host
+    deployed_release, promotion, on_host
 ):
-    _, outdir = deployed
     rid = deployed_release["id"]
-    approved = read(outdir)["approved"]
-    before = {h: on_host(h, f"readlink {APP_ROOT}/current") for h in APP_HOSTS}
-    flags = [] if approved else ["--force"]  # a NOT APPROVED lab run: the forced path
-    t0 = time.monotonic()
-    result = invoke(
-        "deploy", "--env", "lab", "--release", rid, "--from", "lab", "--skip-sla", *flags,
-        timeout=900,
-    )  # fmt: skip
-    seconds = time.monotonic() - t0
-    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
-    promoted = read(report_dir(result.stdout))
+    approved = promotion.approved
+    promoted = read(report_dir(promotion.deploy.stdout))
     release = promoted["release"]
     gate = next(g for g in promoted["gates"] if g["name"] == "Promotion")
     print(
         f"\npromotion of {rid} from lab ({'APPROVED' if approved else 'FORCED'} source) in "
-        f"{seconds:.0f} s: report release {release['id']}, {len(release['wheels'])} wheels, "
-        f"hashes equal: {release['wheels'] == deployed_release['wheels']}; gate: {gate['figure']}"
+        f"{promotion.seconds:.0f} s: report release {release['id']}, "
+        f"{len(release['wheels'])} wheels, hashes equal: "
+        f"{release['wheels'] == deployed_release['wheels']}; gate: {gate['figure']}"
     )
+    assert promotion.release == deployed_release
     assert release["id"] == rid
     assert release["hosts"] == dict.fromkeys(APP_HOSTS, rid)
     assert release["wheels"] == deployed_release["wheels"]
@@ -110,4 +103,5 @@ def test_a_promotion_deploys_the_approved_release_with_equal_wheel_hashes(
         source = read((ROOT / release["promotion"]["report"]).parent)
         assert source["approved"] is True and source["release"]["id"] == rid
         assert source["release"]["wheels"] == deployed_release["wheels"]
-    assert {h: on_host(h, f"readlink {APP_ROOT}/current") for h in APP_HOSTS} == before
+    current = {h: on_host(h, f"readlink {APP_ROOT}/current") for h in APP_HOSTS}
+    assert current == promotion.current_before

@@ -296,6 +296,8 @@ def test_a_converge_failure_after_a_switch_rolls_the_switched_host_back(world):
     assert code == 1 and data is not None and data["approved"] is False
     # only the switched host, to the release it ran before (published with the switch)
     assert world.rollbacks() == [("app-1", {"app-1": "old111"})]
+    # then the release that failed goes from every app host that does not run it (app-2 got it)
+    assert world.calls[-1] == ("discard.yml", "", ("-e", '{"slakit_discard_release": "new222"}'))
     assert world.sla_calls == 0
     line = rollback_line(data)
     assert line["status"] == "passed" and line["figure"].startswith("ROLLED BACK app-1 in ")
