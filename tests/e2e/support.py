@@ -39,3 +39,16 @@ def report_dir(stdout: str) -> Path:
     match = re.search(r"reports: (reports/lab/\S+?)/?$", stdout, re.M)
     assert match, stdout[-2000:]
     return ROOT / match.group(1)
+
+
+def backend_states(on_host, lb: str, fact: dict) -> dict[str, str]:
+    """{server: status} of the app backend of load balancer `lb` (its published `fact`), read
+    from HAProxy's admin socket on the host."""
+    lines = on_host(lb, f"echo 'show stat' | socat stdio {fact['admin_socket']}").splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:]]
+    return {
+        r["svname"]: r["status"]
+        for r in rows
+        if r.get("pxname") == fact["backend"] and r["svname"] not in ("FRONTEND", "BACKEND")
+    }

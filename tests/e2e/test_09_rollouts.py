@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from slakit import ansible, deploy, envs, lock, stack
-from tests.e2e.support import invoke
-from tests.e2e.test_release_switch import OpenLoopLoad, service_copy
+from tests.e2e.load import OpenLoopLoad
+from tests.e2e.support import backend_states, invoke
+from tests.e2e.test_release_switch import service_copy
 
 APP_HOSTS = ("app-1", "app-2")
 LB = "lb-1"
@@ -51,16 +52,8 @@ def releases(on_host) -> dict[str, dict[str, str]]:
 
 
 def server_states(on_host) -> dict[str, str]:
-    """{server: status} of the app backend, from HAProxy's admin socket."""
     fact = stack.read_facts(envs.resolve("lab"))[LB]["loadbalancer"]
-    lines = on_host(LB, f"echo 'show stat' | socat stdio {fact['admin_socket']}").splitlines()
-    header = lines[0].lstrip("# ").split(",")
-    rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:]]
-    return {
-        r["svname"]: r["status"]
-        for r in rows
-        if r.get("pxname") == fact["backend"] and r["svname"] not in ("FRONTEND", "BACKEND")
-    }
+    return backend_states(on_host, LB, fact)
 
 
 @pytest.fixture(scope="module")

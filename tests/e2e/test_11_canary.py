@@ -23,13 +23,8 @@ from pathlib import Path
 from rich.console import Console
 
 from slakit import deploy
-from tests.e2e.test_release_switch import (
-    APP_HOSTS,
-    RATE,
-    OpenLoopLoad,
-    service_copy,
-    versions_now,
-)
+from tests.e2e.load import OpenLoopLoad
+from tests.e2e.test_release_switch import APP_HOSTS, RATE, service_copy, versions_now
 
 DELAY_MS = 20
 RELEASES = "/opt/slakit-service/releases"
@@ -58,7 +53,7 @@ def test_a_slow_release_stops_at_the_canary(deployed, on_host, tmp_path) -> None
     source = slow_copy(tmp_path, slow)
 
     began = time.monotonic()
-    with OpenLoopLoad() as load:
+    with OpenLoopLoad(RATE) as load:
         time.sleep(2)  # load running before anything changes
         approved, report = deploy.run(
             deploy.DeployOptions(env="lab", extra_vars={"app_sources": [str(source)]}),
