@@ -222,10 +222,13 @@ def test_listens_where_configured(host, app):
 
 
 def test_socket_filter_as_loaded(host, app):
-    """IPAddressDeny=any and IPAddressAllow=loopback + app_allowed_clients on the socket unit;
-    the app unit has no filter (its connections to Redis are not restricted by one)."""
+    """IPAddressDeny=any and IPAddressAllow=loopback + app_allowed_clients +
+    app_metrics_allowed_clients on the socket unit; the app unit has no filter (its connections
+    to Redis are not restricted by one)."""
     props = unit_properties(host, app["socket"], ["IPAddressDeny", "IPAddressAllow"])
-    nets = [ipaddress.ip_network(c, strict=False) for c in expected(host, "app_allowed_clients")]
+    clients = [*expected(host, "app_allowed_clients")]
+    clients += expected(host, "app_metrics_allowed_clients")
+    nets = [ipaddress.ip_network(c, strict=False) for c in clients]
     want_allow = {str(n) for n in nets} | {"127.0.0.0/8", "::1/128"}
     problems = []
     if set(props["IPAddressDeny"].split()) != {"0.0.0.0/0", "::/0"}:

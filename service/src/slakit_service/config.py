@@ -7,6 +7,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .series import DEFAULT_BUCKETS_MS, parse_buckets_ms
+
 
 def _env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
@@ -67,11 +69,14 @@ class Settings:
     conversation_max_sessions: int  # sessions kept in the persist tier (least recent go first)
     conversation_ttl: int  # a session expires this long after its last turn
     drill_delay_ms: float = 0.0  # drills only: added to every HTTP request (drill.py); 0 = off
+    metrics_buckets_ms: tuple[float, ...] = DEFAULT_BUCKETS_MS  # request histogram of /metrics
+    metrics_buckets_problem: str = ""  # why SLAKIT_METRICS_BUCKETS_MS was not used, if it was not
 
     @classmethod
     def from_env(cls) -> Settings:
         cpus = os.cpu_count() or 1
         min_workers = _env_int("SLAKIT_SCALE_MIN_WORKERS", 1, 1)
+        buckets, buckets_problem = parse_buckets_ms(_env_str("SLAKIT_METRICS_BUCKETS_MS"))
         return cls(
             redis_url=_env_str("REDIS_URL"),
             redis_persist_url=_env_str("REDIS_PERSIST_URL"),
@@ -99,4 +104,6 @@ class Settings:
             conversation_max_sessions=_env_int("SLAKIT_CONVERSATION_MAX_SESSIONS", 2000, 1),
             conversation_ttl=_env_int("SLAKIT_CONVERSATION_TTL_SECONDS", 86400, 60),
             drill_delay_ms=min(_env_float("SLAKIT_DRILL_DELAY_MS", 0.0), 10_000.0),
+            metrics_buckets_ms=buckets,
+            metrics_buckets_problem=buckets_problem,
         )

@@ -3,13 +3,17 @@
 A release built with it answers every HTTP request that many milliseconds late (health checks
 included), as a release that is slower but still correct would: what slakit's canary drill
 (tests/e2e/test_11_canary.py) must stop before the other hosts switch. Never set it in an
-environment that serves users.
+environment that serves users. The delay is part of the request's measured time (the service's
+statistics and /metrics), as a slow release's own slowness would be.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
+
+START_NS = "slakit.start_ns"  # scope key: when the request reached the drill layer
 
 
 class Delayed:
@@ -21,6 +25,7 @@ class Delayed:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            scope[START_NS] = time.perf_counter_ns()
             await asyncio.sleep(self.delay_s)
         await self.app(scope, receive, send)
 

@@ -1,7 +1,8 @@
 """The outermost ASGI layer: answers warm GETs of cacheable views straight from L0.
 
 A hit costs a dict lookup and two `send`s, before any routing, middleware or validation;
-everything else goes to the FastAPI app. Every HTTP request is timed and counted here.
+everything else goes to the FastAPI app. Every HTTP request is timed and counted here
+(from the drill layer's start, when a drill delays requests: drill.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import time
 from typing import Any
 
 from .catalog import fast_path_table
+from .drill import START_NS
 from .l0 import MemoryTier
+from .series import METHODS, PATHS, series_of
 from .stats import OTHER_ROUTE, ROUTE_INDEX, Cache, WorkerStats
 
 Scope = dict[str, Any]
@@ -23,22 +26,28 @@ class FastPath:
         self.stats = stats
         self.enabled = enabled
         self.views = fast_path_table() if enabled else {}
-        self.routes = {tuple(route.split(" ", 1)): i for route, i in ROUTE_INDEX.items()}
+        # (method, path) -> (stats route, request series), for every known path and method
+        self.routes = {
+            (m, p): (ROUTE_INDEX.get(f"{m} {p}", OTHER_ROUTE), series_of(m, p))
+            for p in PATHS
+            for m in METHODS
+        }
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start = time.perf_counter_ns()
+        start = scope.get(START_NS) or time.perf_counter_ns()
         method, path = scope["method"], scope["path"]
-        route = self.routes.get((method, path), OTHER_ROUTE)
+        route, series = self.routes.get((method, path)) or (OTHER_ROUTE, series_of(method, path))
         if method == "GET" and (name := self.views.get((path, scope["query_string"]))):
             entry = self.l0.get(name)
             if entry is not None:
                 self.stats.count(Cache.L0_HITS)
                 await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
                 await send({"type": "http.response.body", "body": entry.body})
-                self.stats.record(route, 200, time.perf_counter_ns() - start, fast_path=True)
+                elapsed = time.perf_counter_ns() - start
+                self.stats.record(route, 200, elapsed, fast_path=True, series=series)
                 return
         status = 500  # what the server sends if the app fails before starting a response
 
@@ -51,4 +60,4 @@ class FastPath:
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            self.stats.record(route, status, time.perf_counter_ns() - start)
+            self.stats.record(route, status, time.perf_counter_ns() - start, series=series)

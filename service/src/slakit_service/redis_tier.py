@@ -18,6 +18,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from .stats import Cache, WorkerStats
+
 T = TypeVar("T")
 log = logging.getLogger("slakit_service.redis")
 
@@ -26,11 +28,25 @@ class TierUnavailable(Exception):
     """The tier is not configured, is in its retry pause, or the call just failed."""
 
 
+# (failed calls, skipped calls) per tier name: every call, cache lookups or not
+_COUNTERS = {
+    "l1": (Cache.L1_CALL_ERRORS, Cache.L1_SKIPS),
+    "l2": (Cache.L2_CALL_ERRORS, Cache.L2_SKIPS),
+}
+
+
 class RedisTier:
     def __init__(
-        self, name: str, url: str, timeout: float, retry_after: float, health_check: float = 0.0
+        self,
+        name: str,
+        url: str,
+        timeout: float,
+        retry_after: float,
+        health_check: float = 0.0,
+        stats: WorkerStats | None = None,
     ) -> None:
         self.name = name
+        self.stats = stats
         self.url = url
         self.timeout = timeout
         self.retry_after = retry_after
@@ -62,6 +78,8 @@ class RedisTier:
     async def run(self, operation: Callable[[Redis], Awaitable[T]], *, probe: bool = False) -> T:
         """Run `operation` against the tier; `probe` ignores the retry pause (health checks)."""
         if not self.configured or not (probe or self.available):
+            if self.configured and self.stats is not None:
+                self.stats.count(_COUNTERS[self.name][1])
             raise TierUnavailable(self.last_error or "unavailable")
         client = self._connect()
         try:
@@ -77,6 +95,8 @@ class RedisTier:
         return result
 
     async def _mark_down(self, err: BaseException) -> None:
+        if self.stats is not None:
+            self.stats.count(_COUNTERS[self.name][0])
         was_up = not self._down_until
         self._down_until = time.monotonic() + self.retry_after
         self.last_error = f"{type(err).__name__}: {err}".strip().rstrip(":") or "error"

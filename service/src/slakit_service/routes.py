@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from . import analytics, insights
+from . import analytics, insights, metrics
 from .cache import Cached, encode
 from .catalog import DEFAULT_GRANULARITY, VIEW_BY_NAME, revenue_name
 from .conversations import Recorded
@@ -158,6 +158,12 @@ def build_router(svc: Service) -> APIRouter:
         figures = svc.aggregate_stats()
         figures["this_worker"] = {"pid": os.getpid(), "l0_entries": len(svc.l0)}
         return figures
+
+    # Prometheus scrapes: no token (the convention); the app port admits only the load
+    # balancers and the monitoring hosts (app role), and HAProxy refuses it publicly.
+    @router.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(svc.stats), media_type=metrics.CONTENT_TYPE)
 
     # --- 2.2 API performance --------------------------------------------------------------
 

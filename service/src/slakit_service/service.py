@@ -25,11 +25,11 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.version = __version__
-        self.stats = stats.WorkerStats()
+        self.stats = stats.WorkerStats(settings.metrics_buckets_ms)
         self.l0 = MemoryTier(settings.l0_max_entries, settings.l0_ttl)
         tier = (settings.redis_timeout, settings.redis_retry_after, settings.redis_health_check)
-        self.l1 = RedisTier("l1", settings.redis_url, *tier)
-        self.l2 = RedisTier("l2", settings.redis_persist_url, *tier)
+        self.l1 = RedisTier("l1", settings.redis_url, *tier, stats=self.stats)
+        self.l2 = RedisTier("l2", settings.redis_persist_url, *tier, stats=self.stats)
         self.cache = TieredCache(
             self.l0, self.l1, self.l2, self.stats, "pending", settings.l1_ttl, settings.l2_ttl
         )
@@ -56,6 +56,8 @@ class Service:
         # a different dataset (seed, size, generator) must never read another's cached values
         self.cache.namespace = f"v1:{self._data.fingerprint}"
         self.stats.share(s.stats_dir)
+        if s.metrics_buckets_problem:
+            log.warning("SLAKIT_METRICS_BUCKETS_MS ignored, %s", s.metrics_buckets_problem)
         if self.auth.problem:
             log.warning("auth endpoints answer 503: %s", self.auth.problem)
         log.info(

@@ -20,31 +20,15 @@ import shutil
 import sys
 import time
 from array import array
+from bisect import bisect_left
 from enum import IntEnum
 from pathlib import Path
 
+from .endpoints import ROUTES
+from .series import DEFAULT_BUCKETS_MS, SERIES, STATUS_LABELS, series_of, status_slot
+
 log = logging.getLogger("slakit_service.stats")
 
-ROUTES = (
-    "GET /",
-    "GET /health",
-    "GET /api/v1/health",
-    "GET /api/v1/health/comprehensive",
-    "POST /api/v1/auth/token",
-    "GET /api/v1/dashboard/executive",
-    "GET /api/v1/dashboard/revenue",
-    "GET /api/v1/performance/stats",
-    "POST /api/v1/cache/warm",
-    "GET /api/v1/scaling/status",
-    "POST /api/v1/scaling/trigger",
-    "GET /api/v1/mobile/analytics/dashboard",
-    "GET /api/v1/mobile/analytics/kpis",
-    "GET /api/v1/mobile/sync/status",
-    "POST /api/v1/ai/query",
-    "POST /api/v1/ai/insights",
-    "GET /api/v1/ai/conversation/history",
-    "other",
-)
 ROUTE_INDEX = {route: index for index, route in enumerate(ROUTES)}
 OTHER_ROUTE = ROUTE_INDEX["other"]
 
@@ -62,6 +46,11 @@ class Cache(IntEnum):
     COALESCED = 9
     WARM_RUNS = 10
     WARM_COMPUTES = 11
+    # Redis calls of any kind (RedisTier.run), not only cache lookups
+    L1_CALL_ERRORS = 12
+    L2_CALL_ERRORS = 13
+    L1_SKIPS = 14  # calls not made: the tier is in its retry pause after a failure
+    L2_SKIPS = 15
 
 
 # Response-time histogram: exact below 16 us, then 8 buckets per power of two (<= 12.5% wide).
@@ -92,11 +81,12 @@ CACHE_BASE = HEADER_SLOTS
 STATUS_BASE = CACHE_BASE + CACHE_SLOTS  # 1xx..5xx, then fast-path count at +5
 FAST_PATH_SLOT = STATUS_BASE + 5
 ROUTE_BASE = STATUS_BASE + STATUS_SLOTS
-TOTAL_SLOTS = ROUTE_BASE + ROUTE_SLOTS * len(ROUTES)
+# Then the Prometheus request series (series.py), each: count, sum_ns, one slot per histogram
+# bucket (+Inf last; not cumulative), one per status label. Their size follows the buckets.
+HTTP_BASE = ROUTE_BASE + ROUTE_SLOTS * len(ROUTES)
 MAGIC = 0x534C414B49545354  # "SLAKITST"
-LAYOUT = int.from_bytes(
-    hashlib.sha256(f"{ROUTES}{BUCKETS}{TOTAL_SLOTS}".encode()).digest()[:7], "little"
-)
+# ROUTE_SERIES[route]: the request series of a declared route (its path, its method)
+ROUTE_SERIES = tuple(series_of(*(r.split(" ", 1) if r != "other" else (r, r))) for r in ROUTES)
 # header slots
 H_MAGIC, H_LAYOUT, H_PID, H_STARTTIME, H_CREATED, H_RETIRED = range(6)
 
@@ -130,8 +120,16 @@ def group_leader() -> int:
 class WorkerStats:
     """This worker's counters; in plain memory until `share()` maps them to a file."""
 
-    def __init__(self) -> None:
-        self._buffer: mmap.mmap | bytearray = bytearray(TOTAL_SLOTS * 8)
+    def __init__(self, buckets_ms: tuple[float, ...] = DEFAULT_BUCKETS_MS) -> None:
+        self.buckets_ms = buckets_ms
+        self.bounds_ns = tuple(round(ms * 1_000_000) for ms in buckets_ms)
+        self.status_offset = 2 + len(buckets_ms) + 1
+        self.series_slots = self.status_offset + len(STATUS_LABELS)
+        self.total_slots = HTTP_BASE + SERIES * self.series_slots
+        # workers of one server share it; a file of another layout is never summed
+        shape = f"{ROUTES}{BUCKETS}{HTTP_BASE}{SERIES}{self.bounds_ns}{STATUS_LABELS}"
+        self.layout = int.from_bytes(hashlib.sha256(shape.encode()).digest()[:7], "little")
+        self._buffer: mmap.mmap | bytearray = bytearray(self.total_slots * 8)
         self._slots = memoryview(self._buffer).cast("Q")
         self.path: Path | None = None
         self.group_dir: Path | None = None
@@ -140,7 +138,7 @@ class WorkerStats:
     def _init_header(self) -> None:
         pid = os.getpid()
         self._slots[H_MAGIC] = MAGIC
-        self._slots[H_LAYOUT] = LAYOUT
+        self._slots[H_LAYOUT] = self.layout
         self._slots[H_PID] = pid
         self._slots[H_STARTTIME] = process_starttime(pid)
         self._slots[H_CREATED] = int(time.time())
@@ -155,8 +153,8 @@ class WorkerStats:
             path = group_dir / f"{os.getpid()}.stats"
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                os.ftruncate(fd, TOTAL_SLOTS * 8)
-                shared = mmap.mmap(fd, TOTAL_SLOTS * 8)
+                os.ftruncate(fd, self.total_slots * 8)
+                shared = mmap.mmap(fd, self.total_slots * 8)
             finally:
                 os.close(fd)
         except OSError as err:
@@ -175,7 +173,10 @@ class WorkerStats:
     def count(self, counter: Cache, n: int = 1) -> None:
         self._slots[CACHE_BASE + counter] += n
 
-    def record(self, route: int, status: int, elapsed_ns: int, fast_path: bool = False) -> None:
+    def record(
+        self, route: int, status: int, elapsed_ns: int, fast_path: bool = False, series: int = -1
+    ) -> None:
+        """One finished request; `series` defaults to the declared route's (path, method)."""
         slots = self._slots
         us = elapsed_ns // 1000
         slots[STATUS_BASE + min(max(status // 100, 1), 5) - 1] += 1
@@ -187,6 +188,13 @@ class WorkerStats:
         if us > slots[base + 2]:
             slots[base + 2] = us
         slots[base + 3 + bucket_of(us)] += 1
+        if series < 0:
+            series = ROUTE_SERIES[route]
+        base = HTTP_BASE + series * self.series_slots
+        slots[base] += 1
+        slots[base + 1] += elapsed_ns
+        slots[base + 2 + bisect_left(self.bounds_ns, elapsed_ns)] += 1  # le: upper bound included
+        slots[base + self.status_offset + status_slot(status)] += 1
 
     def snapshot(self) -> array:
         return array("Q", self._slots.tobytes())
@@ -211,12 +219,14 @@ def live_workers(own: WorkerStats) -> int:
             continue
         with contextlib.suppress(OSError), path.open("rb") as f:
             head = array("Q", f.read(HEADER_SLOTS * 8))
-            if len(head) == HEADER_SLOTS and head[H_MAGIC] == MAGIC and head[H_LAYOUT] == LAYOUT:
+            if len(head) < HEADER_SLOTS or head[H_MAGIC] != MAGIC:
+                continue
+            if head[H_LAYOUT] == own.layout:
                 alive += not head[H_RETIRED] and process_alive(head[H_PID], head[H_STARTTIME])
     return alive
 
 
-def _read_group(own: WorkerStats) -> tuple[list[array], int]:
+def read_group(own: WorkerStats) -> tuple[list[array], int]:
     """Snapshots of every worker in our group (own first) and how many of them are alive."""
     snapshots, alive = [own.snapshot()], 1
     if own.group_dir is None:
@@ -226,10 +236,10 @@ def _read_group(own: WorkerStats) -> tuple[list[array], int]:
             continue
         with contextlib.suppress(OSError):
             raw = path.read_bytes()
-            if len(raw) != TOTAL_SLOTS * 8:
+            if len(raw) != own.total_slots * 8:
                 continue
             snap = array("Q", raw)
-            if snap[H_MAGIC] != MAGIC or snap[H_LAYOUT] != LAYOUT:
+            if snap[H_MAGIC] != MAGIC or snap[H_LAYOUT] != own.layout:
                 continue
             snapshots.append(snap)
             if not snap[H_RETIRED] and process_alive(snap[H_PID], snap[H_STARTTIME]):
@@ -265,8 +275,8 @@ def _timing(count: int, sum_us: int, max_us: int, histogram: list[int]) -> dict[
 
 def aggregate(own: WorkerStats) -> dict:
     """The figures of all workers of this server, as served by /api/v1/performance/stats."""
-    snapshots, alive = _read_group(own)
-    total = [sum(column) for column in zip(*snapshots, strict=True)]
+    snapshots, alive = read_group(own)
+    total = [sum(column) for column in zip(*(s[:HTTP_BASE] for s in snapshots), strict=True)]
     max_us = [
         max(snap[ROUTE_BASE + r * ROUTE_SLOTS + 2] for snap in snapshots)
         for r in range(len(ROUTES))
