@@ -27,6 +27,8 @@ fi
 echo "setup: installing controller requirements into .venv"
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
 .venv/bin/python -c "import ansible, invoke, docker, slakit_service" >/dev/null
+# promtool for the alert rules' unit tests (tests/unit/sla/test_rules.py), no Prometheus server
+bash scripts/promtool.sh
 
 .venv/bin/invoke lab.engine
 echo "setup: done (activate with: source .venv/bin/activate)"

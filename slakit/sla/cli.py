@@ -1,5 +1,8 @@
 """`python -m slakit.sla`: the seed's performance_benchmark flags, all working.
 
+`python -m slakit.sla rules --spec sla/spec.yml`: Prometheus rules from the spec instead
+(slakit/sla/rules.py; sla/README.md "Alert rules from the spec").
+
 Exit codes: 0 pass, 1 SLA not met (or, with --validate-production, platform not
 ready), 2 bad input or configuration, 3 invalid measurement, 4 internal error (a bug:
 one line on stderr, SLAKIT_DEBUG=1 for the traceback).
@@ -8,6 +11,7 @@ one line on stderr, SLAKIT_DEBUG=1 for the traceback).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +22,7 @@ from slakit.errors import SlakitError
 from slakit.sla.engine import RunOptions, run_checks
 from slakit.sla.model import EXIT_BAD_INPUT, EXIT_INTERNAL, Result
 from slakit.sla.reports import render_html, render_junit, render_text, write_all, write_text_file
+from slakit.sla.rules import DEFAULT_BUCKETS_MS, RuleOptions, render
 from slakit.sla.spec import load_spec
 
 DEFAULT_BASE_URL = "http://localhost:8000"
@@ -98,7 +103,75 @@ def _stories(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
+def build_rules_parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=prog,
+        description="Prometheus recording and alerting rules generated from the SLA spec.",
+        epilog="Exit codes: 0 written, 2 bad input (e.g. a target that is not a bucket). "
+        'What is generated: sla/README.md "Alert rules from the spec".',
+    )
+    p.add_argument("--spec", metavar="PATH", help="SLA spec YAML (default sla/spec.yml)")
+    p.add_argument(
+        "--buckets-ms",
+        type=_buckets,
+        default=DEFAULT_BUCKETS_MS,
+        metavar="MS,MS,...",
+        help="the service's latency histogram buckets in ms (default: "
+        f"{','.join(f'{b:g}' for b in DEFAULT_BUCKETS_MS)})",
+    )
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="divide every window and for: by N (a lab drill: 60 turns 1h into 1m)",
+    )
+    p.add_argument(
+        "--scrape-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="Prometheus's scrape interval; every rate window must span 4 of them (15)",
+    )
+    p.add_argument(
+        "--persist-instance",
+        metavar="REGEX",
+        help="node_exporter instance label of the persistent Redis's host (default: every node)",
+    )
+    p.add_argument("--out", metavar="FILE", help="write the rules here (default: stdout)")
+    return p
+
+
+def _buckets(value: str) -> tuple[float, ...]:
+    try:
+        buckets = tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of ms: {value!r}") from None
+    if not buckets or not all(b > 0 and math.isfinite(b) for b in buckets):
+        raise argparse.ArgumentTypeError(f"buckets must be positive numbers of ms: {value!r}")
+    return tuple(sorted(set(buckets)))
+
+
+def run_rules(argv: Sequence[str], prog: str) -> int:
+    args = build_rules_parser(prog).parse_args(argv)
+    options = RuleOptions(
+        buckets_ms=args.buckets_ms,
+        time_scale=args.time_scale,
+        scrape_interval_s=args.scrape_interval,
+        persist_instance=args.persist_instance,
+    )
+    text = render(load_spec(args.spec), options)
+    if args.out:
+        write_text_file(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def run(argv: Sequence[str] | None = None, prog: str = "python -m slakit.sla") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rules"]:
+        return run_rules(argv[1:], f"{prog} rules")
     args = build_parser(prog).parse_args(argv)
     spec = load_spec(args.spec, target_sla_ms=args.target_sla)
     stories = _stories(args.story)
