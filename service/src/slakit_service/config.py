@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +33,25 @@ def _env_bool(name: str, default: bool) -> bool:
     if not raw:
         return default
     return raw not in {"0", "false", "no", "off"}
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[Network, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+
+
+def _env_networks(name: str) -> tuple[Network, ...]:
+    """Loopback plus the comma-separated IPs or prefixes of `name`; a malformed entry is left
+    out (it admits nobody)."""
+    found: list[Network] = list(LOOPBACK)
+    for entry in filter(None, (e.strip() for e in _env_str(name).split(","))):
+        try:
+            found.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue
+    return tuple(found)
 
 
 def _default_stats_dir() -> Path:
@@ -71,6 +91,14 @@ class Settings:
     drill_delay_ms: float = 0.0  # drills only: added to every HTTP request (drill.py); 0 = off
     metrics_buckets_ms: tuple[float, ...] = DEFAULT_BUCKETS_MS  # request histogram of /metrics
     metrics_buckets_problem: str = ""  # why SLAKIT_METRICS_BUCKETS_MS was not used, if it was not
+    metrics_clients: tuple[Network, ...] = LOOPBACK  # may read /metrics: SLAKIT_METRICS_CLIENTS
+
+    def may_scrape(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.metrics_clients)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -106,4 +134,5 @@ class Settings:
             drill_delay_ms=min(_env_float("SLAKIT_DRILL_DELAY_MS", 0.0), 10_000.0),
             metrics_buckets_ms=buckets,
             metrics_buckets_problem=buckets_problem,
+            metrics_clients=_env_networks("SLAKIT_METRICS_CLIENTS"),
         )

@@ -159,10 +159,14 @@ def build_router(svc: Service) -> APIRouter:
         figures["this_worker"] = {"pid": os.getpid(), "l0_entries": len(svc.l0)}
         return figures
 
-    # Prometheus scrapes: no token (the convention); the app port admits only the load
-    # balancers and the monitoring hosts (app role), and HAProxy refuses it publicly.
+    # Prometheus scrapes: no token (the convention). Only the scrapers' addresses may read it
+    # (SLAKIT_METRICS_CLIENTS, and loopback): a request the load balancer forwards comes from
+    # its client's address (X-Forwarded-For, trusted from the load balancers only), so a path
+    # HAProxy did not recognise as /metrics (an encoded letter) still gets 404.
     @router.get("/metrics")
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        if not svc.settings.may_scrape(request.client.host if request.client else ""):
+            raise ApiError(404, "not_found", "Not Found")
         return Response(metrics.render(svc.stats), media_type=metrics.CONTENT_TYPE)
 
     # --- 2.2 API performance --------------------------------------------------------------

@@ -175,3 +175,17 @@ def test_default_buckets_hold_every_sla_target() -> None:
                 wanted.update(endpoint.thresholds_ms(story))
     assert {15.0, 22.5, 250.0} <= wanted
     assert wanted <= set(DEFAULT_BUCKETS_MS)
+
+
+def test_only_loopback_and_the_scrapers_read_metrics(start_service) -> None:
+    """A request the load balancer forwards counts as its client's (X-Forwarded-For, trusted
+    from loopback here as from the load balancers in a deploy): /metrics is 404 for everyone
+    but loopback and SLAKIT_METRICS_CLIENTS."""
+    service = start_service(None, None, workers=1, SLAKIT_METRICS_CLIENTS="198.51.100.0/24, x")
+    url = service.base + "/metrics"
+    assert requests.get(url, timeout=5).status_code == 200  # loopback itself
+    scraper = requests.get(url, headers={"X-Forwarded-For": "198.51.100.7"}, timeout=5)
+    assert scraper.status_code == 200 and "slakit_workers_alive" in scraper.text
+    stranger = requests.get(url, headers={"X-Forwarded-For": "203.0.113.9"}, timeout=5)
+    assert stranger.status_code == 404 and stranger.json()["error"] == "not_found"
+    assert "slakit_" not in stranger.text
