@@ -213,3 +213,26 @@ def test_plain_http_redirects_and_https_sends_hsts(edge):
     assert plain.status_code in (301, 302, 307, 308)
     assert plain.headers["Location"] == f"{url.removesuffix(':443')}/api/v1/health"
     assert tls.status_code == 200 and "max-age=" in tls.headers["Strict-Transport-Security"]
+
+
+def test_metrics_are_not_served_through_the_load_balancer(edge, on_host):
+    """/metrics answers loopback on an app host, and 404 through the public frontend however
+    its path is spelled: the service reads the client's address, not the path HAProxy saw."""
+    url, ca_file, deployed_stack = edge
+    port = deployed_stack.published("app-1", "app")["port"]
+    local = on_host(
+        "app-1",
+        'python3 -c "import urllib.request as u; '
+        f"print(u.urlopen('http://127.0.0.1:{port}/metrics', timeout=5).status)\"",
+    )
+
+    def status(path: str) -> int:
+        with requests.Session() as session:
+            sent = session.prepare_request(requests.Request("GET", url))
+            sent.url = url + path  # as written: requests would decode %6d to "m"
+            return session.send(sent, verify=ca_file, timeout=TIMEOUT_S).status_code
+
+    answers = {path: status(path) for path in ("/metrics", "/%6detrics", "/metrics?x=1")}
+    print(f"\n/metrics on app-1 over loopback: {local}; through the load balancer: {answers}")
+    assert local == "200"
+    assert set(answers.values()) == {404}, answers
