@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from . import errors
-from .config import Settings
+from .config import ConfigError, Settings
 from .drill import with_delay
 from .fastpath import FastPath
 from .limits import BodyLimit
@@ -59,5 +60,20 @@ def _log_to_stderr_unless_configured() -> None:
         logger.addHandler(handler)
 
 
+def _refuse_to_start(problem: ConfigError) -> BaseException:
+    """One line, then stop. Under gunicorn an AppImportError: the worker prints the line and
+    exits 4, and the master halts ("App failed to load.") instead of respawning the worker
+    forever; elsewhere (uvicorn, an import) SystemExit prints the line and exits 1."""
+    line = f"slakit-service: configuration error: {problem}"
+    if "gunicorn.arbiter" in sys.modules:
+        from gunicorn.errors import AppImportError
+
+        return AppImportError(line)
+    return SystemExit(line)
+
+
 _log_to_stderr_unless_configured()
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as problem:
+    raise _refuse_to_start(problem) from None

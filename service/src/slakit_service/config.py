@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .series import DEFAULT_BUCKETS_MS, parse_buckets_ms
@@ -33,6 +33,110 @@ def _env_bool(name: str, default: bool) -> bool:
     if not raw:
         return default
     return raw not in {"0", "false", "no", "off"}
+
+
+class ConfigError(Exception):
+    """A setting that must not fall back to a default: the service refuses to start, with this
+    one-line message (app.py)."""
+
+
+def _env_strict_int(name: str, default: int, low: int, high: int) -> int:
+    """A whole number in [low, high]; unlike the tuning knobs above, a value that does not parse
+    is an error, not the default (these decide whether writes are durable)."""
+    raw = _env_str(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(f"{name}={raw!r}: needs a whole number from {low} to {high}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    """The persist tier found through Sentinel: REDIS_PERSIST_SENTINELS and the rest."""
+
+    addresses: tuple[tuple[str, int], ...]  # Sentinels, asked in order for the primary
+    master: str  # the name Sentinel monitors the primary under
+    sentinel_username: str = ""  # Sentinel's own user; "" = `default` (Sentinel's requirepass)
+    sentinel_password: str = field(default="", repr=False)
+    username: str = ""  # the data connection's ACL user (the app's), on primary and replicas
+    password: str = field(default="", repr=False)
+    db: int = 0
+
+    def describe(self) -> str:
+        """For logs: addresses and master, never a credential."""
+        listed = ",".join(f"{_host_port(h, p)}" for h, p in self.addresses)
+        return f"sentinel {listed} master {self.master}"
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+SENTINEL_ONLY = (
+    "REDIS_PERSIST_MASTER",
+    "REDIS_PERSIST_SENTINEL_USERNAME",
+    "REDIS_PERSIST_SENTINEL_PASSWORD",
+    "REDIS_PERSIST_USERNAME",
+    "REDIS_PERSIST_PASSWORD",
+    "REDIS_PERSIST_DB",
+)
+
+
+def _parse_address(entry: str) -> tuple[str, int]:
+    host, colon, port = entry.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:  # an IPv6 address without brackets: where does it end?
+        host = ""
+    valid = bool(colon and host and port.isdigit() and 0 < int(port) < 65536)
+    if not valid or any(c.isspace() or c in "/@[]" for c in host):
+        raise ConfigError(
+            f"REDIS_PERSIST_SENTINELS: {entry!r} is not host:port (an IPv6 address as [addr]:port)"
+        )
+    return host, int(port)
+
+
+def persist_sentinel_from_env() -> SentinelTarget | None:
+    """The Sentinel settings of the persist tier, None when REDIS_PERSIST_SENTINELS is empty;
+    ConfigError (one line, no secret in it) for a combination that cannot be meant."""
+    raw = _env_str("REDIS_PERSIST_SENTINELS")
+    if not raw:
+        stray = [name for name in SENTINEL_ONLY if _env_str(name)]
+        if stray:
+            raise ConfigError(
+                f"{stray[0]} is set but REDIS_PERSIST_SENTINELS is empty: it is used only with"
+                " Sentinel (REDIS_PERSIST_URL carries its own user, password and database)"
+            )
+        return None
+    if _env_str("REDIS_PERSIST_URL"):
+        raise ConfigError(
+            "REDIS_PERSIST_URL and REDIS_PERSIST_SENTINELS are both set: the persist tier is"
+            " either one address (the URL) or found through Sentinel, not both"
+        )
+    addresses: list[tuple[str, int]] = []
+    for entry in (e.strip() for e in raw.split(",")):
+        address = _parse_address(entry)
+        if address in addresses:
+            raise ConfigError(f"REDIS_PERSIST_SENTINELS: {entry!r} is listed twice")
+        addresses.append(address)
+    master = _env_str("REDIS_PERSIST_MASTER")
+    if not master:
+        raise ConfigError(
+            "REDIS_PERSIST_SENTINELS is set but REDIS_PERSIST_MASTER is empty: name the master"
+            " Sentinel monitors (its `sentinel monitor <name> ...`)"
+        )
+    if any(c.isspace() for c in master):
+        raise ConfigError(f"REDIS_PERSIST_MASTER={master!r}: a master name has no spaces")
+    return SentinelTarget(
+        addresses=tuple(addresses),
+        master=master,
+        sentinel_username=_env_str("REDIS_PERSIST_SENTINEL_USERNAME"),
+        sentinel_password=os.environ.get("REDIS_PERSIST_SENTINEL_PASSWORD", ""),
+        username=_env_str("REDIS_PERSIST_USERNAME"),
+        password=os.environ.get("REDIS_PERSIST_PASSWORD", ""),
+        db=_env_strict_int("REDIS_PERSIST_DB", 0, 0, 1_000_000),
+    )
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -64,7 +168,7 @@ def _default_stats_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str  # L1, the cache instance; empty = tier disabled
-    redis_persist_url: str  # L2, the persist instance; empty = tier disabled
+    redis_persist_url: str  # L2, the persist instance; empty = tier disabled (or Sentinel below)
     token_secret: str
     users_json: str
     stats_dir: Path
@@ -92,6 +196,11 @@ class Settings:
     metrics_buckets_ms: tuple[float, ...] = DEFAULT_BUCKETS_MS  # request histogram of /metrics
     metrics_buckets_problem: str = ""  # why SLAKIT_METRICS_BUCKETS_MS was not used, if it was not
     metrics_clients: tuple[Network, ...] = LOOPBACK  # may read /metrics: SLAKIT_METRICS_CLIENTS
+    persist_sentinel: SentinelTarget | None = None  # L2 found through Sentinel instead of a URL
+    persist_min_replicas: int = 0  # durable writes WAIT for this many replicas; 0 = no WAIT
+    persist_wait_timeout_ms: int = 500  # how long a durable write WAITs for them
+    persist_probe_seconds: float = 2.0  # freshness of the replication figures of the health
+    drill_ledger_max_ids: int = 20_000  # ids one drill ledger (run) holds at most
 
     def may_scrape(self, address: str) -> bool:
         try:
@@ -105,6 +214,14 @@ class Settings:
         cpus = os.cpu_count() or 1
         min_workers = _env_int("SLAKIT_SCALE_MIN_WORKERS", 1, 1)
         buckets, buckets_problem = parse_buckets_ms(_env_str("SLAKIT_METRICS_BUCKETS_MS"))
+        sentinel = persist_sentinel_from_env()
+        min_replicas = _env_strict_int("REDIS_PERSIST_MIN_REPLICAS", 0, 0, 100)
+        wait_ms = _env_strict_int("REDIS_PERSIST_WAIT_TIMEOUT_MS", 500, 1, 60_000)
+        if min_replicas and not (sentinel or _env_str("REDIS_PERSIST_URL")):
+            raise ConfigError(
+                f"REDIS_PERSIST_MIN_REPLICAS={min_replicas} but the persist tier is not"
+                " configured (REDIS_PERSIST_URL or REDIS_PERSIST_SENTINELS)"
+            )
         return cls(
             redis_url=_env_str("REDIS_URL"),
             redis_persist_url=_env_str("REDIS_PERSIST_URL"),
@@ -135,4 +252,9 @@ class Settings:
             metrics_buckets_ms=buckets,
             metrics_buckets_problem=buckets_problem,
             metrics_clients=_env_networks("SLAKIT_METRICS_CLIENTS"),
+            persist_sentinel=sentinel,
+            persist_min_replicas=min_replicas,
+            persist_wait_timeout_ms=wait_ms,
+            persist_probe_seconds=_env_float("SLAKIT_PERSIST_PROBE_SECONDS", 2.0, 0.1),
+            drill_ledger_max_ids=_env_int("SLAKIT_DRILL_LEDGER_MAX_IDS", 20_000, 1),
         )

@@ -24,5 +24,7 @@ ROUTES = (
     "POST /api/v1/ai/insights",
     "GET /api/v1/ai/conversation/history",
     "GET /metrics",
+    "POST /api/v1/drill/ledger",
+    "GET /api/v1/drill/ledger",
     "other",
 )

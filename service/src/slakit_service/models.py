@@ -46,3 +46,8 @@ class WarmRequest(Strict):
 class ScaleRequest(Strict):
     action: Literal["auto", "up", "down"] = "auto"
     reason: str = Field(default="", max_length=200)
+
+
+class LedgerEntry(Strict):
+    run: str = Field(pattern=SESSION_PATTERN)  # the drill's run: one ledger each
+    id: str = Field(pattern=SESSION_PATTERN)  # unique within the run

@@ -3,6 +3,18 @@
 Every call has a short timeout. After a failure the tier is skipped for `retry_after`
 seconds, so a dead Redis costs one timeout per worker per interval, not one per request;
 the next call after that reconnects (idle pooled connections are dropped on failure).
+
+The persist tier may be found through Sentinel instead of a URL (redis-py's `master_for`):
+every new connection asks the Sentinels for the primary's address, so a reconnection after a
+failure (the primary died, or answered READONLY because it was demoted: redis-py turns that
+into a connection error) reaches the primary Sentinel promoted. Nothing is pinned: the failed
+connection is closed, idle ones are dropped, and a pooled connection to an old address is
+closed when it is next released (the pool compares it with the last address Sentinel gave).
+
+Durable writes (`transaction(..., durable=True)`) run MULTI/EXEC and then, on the same
+connection, `WAIT min_replicas wait_ms`; fewer acknowledging replicas raise NotReplicated
+(the write is on the primary but not known to be on a replica: the caller must not
+acknowledge it). That is not a failure of the tier: it is not paused.
 """
 
 from __future__ import annotations
@@ -10,22 +22,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
+from .config import SentinelTarget
 from .stats import Cache, WorkerStats
 
 T = TypeVar("T")
+Command = tuple[str | int | float | bytes, ...]
 log = logging.getLogger("slakit_service.redis")
 
 
 class TierUnavailable(Exception):
     """The tier is not configured, is in its retry pause, or the call just failed."""
+
+
+class NotReplicated(Exception):
+    """A durable write reached the primary, but fewer replicas than required acknowledged it."""
+
+    def __init__(self, acked: int, required: int, wait_ms: int) -> None:
+        super().__init__(
+            f"acknowledged by {acked} of the {required} replica(s) required within {wait_ms} ms"
+        )
+        self.acked, self.required = acked, required
 
 
 # (failed calls, skipped calls) per tier name: every call, cache lookups or not
@@ -44,21 +69,31 @@ class RedisTier:
         retry_after: float,
         health_check: float = 0.0,
         stats: WorkerStats | None = None,
+        *,
+        sentinel: SentinelTarget | None = None,
+        min_replicas: int = 0,
+        wait_ms: int = 500,
     ) -> None:
         self.name = name
         self.stats = stats
         self.url = url
+        self.sentinel = sentinel  # found through Sentinel (then `url` is empty)
         self.timeout = timeout
         self.retry_after = retry_after
         # Redis closes connections idle for its `timeout`: one idle this long is PINGed first.
         self.health_check = health_check
-        self.last_error = "" if url else "not configured"
+        self.min_replicas = min_replicas  # durable writes WAIT for this many; 0 = no WAIT
+        self.wait_ms = wait_ms
+        # A call's budget: connect + command; with Sentinel, also asking each Sentinel in turn.
+        self.call_budget = timeout * (3 + (len(sentinel.addresses) if sentinel else 0))
+        self.last_error = "" if self.configured else "not configured"
         self._client: Redis | None = None
+        self._sentinels: Sentinel | None = None
         self._down_until = 0.0
 
     @property
     def configured(self) -> bool:
-        return bool(self.url)
+        return bool(self.url or self.sentinel)
 
     @property
     def available(self) -> bool:
@@ -66,24 +101,51 @@ class RedisTier:
 
     def _connect(self) -> Redis:
         if self._client is None:
-            self._client = Redis.from_url(
-                self.url,
-                socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout,
-                retry=Retry(NoBackoff(), 0),
-                health_check_interval=self.health_check,
-            )
+            fail_fast: dict[str, Any] = {
+                "socket_timeout": self.timeout,
+                "socket_connect_timeout": self.timeout,
+                "retry": Retry(NoBackoff(), 0),
+            }
+            target = self.sentinel
+            if target is None:
+                self._client = Redis.from_url(
+                    self.url, health_check_interval=self.health_check, **fail_fast
+                )
+            else:
+                self._sentinels = Sentinel(
+                    target.addresses,
+                    sentinel_kwargs={
+                        **fail_fast,
+                        "username": target.sentinel_username or None,
+                        "password": target.sentinel_password or None,
+                    },
+                )
+                self._client = self._sentinels.master_for(
+                    target.master,
+                    username=target.username or None,
+                    password=target.password or None,
+                    db=target.db,
+                    health_check_interval=self.health_check,
+                    **fail_fast,
+                )
         return self._client
 
-    async def run(self, operation: Callable[[Redis], Awaitable[T]], *, probe: bool = False) -> T:
-        """Run `operation` against the tier; `probe` ignores the retry pause (health checks)."""
+    async def run(
+        self,
+        operation: Callable[[Redis], Awaitable[T]],
+        *,
+        probe: bool = False,
+        extra_seconds: float = 0.0,
+    ) -> T:
+        """Run `operation` against the tier; `probe` ignores the retry pause (health checks);
+        `extra_seconds` adds to the call's budget (a WAIT's timeout)."""
         if not self.configured or not (probe or self.available):
             if self.configured and self.stats is not None:
                 self.stats.count(_COUNTERS[self.name][1])
             raise TierUnavailable(self.last_error or "unavailable")
         client = self._connect()
         try:
-            async with asyncio.timeout(self.timeout * 3):
+            async with asyncio.timeout(self.call_budget + extra_seconds):
                 result = await operation(client)
         except (RedisError, OSError, TimeoutError) as err:
             await self._mark_down(err)
@@ -108,6 +170,58 @@ class RedisTier:
             except Exception:  # the pool is being dropped anyway
                 log.debug("disconnect after failure failed", exc_info=True)
 
+    async def transaction(
+        self, commands: Sequence[Command], *, durable: bool = False, read_timeout: float = 0.0
+    ) -> list[Any]:
+        """EXEC's replies to `commands` run in one MULTI/EXEC. `durable` then WAITs on the same
+        connection for `min_replicas` replicas (none: no WAIT) and raises NotReplicated when
+        fewer acknowledged within `wait_ms`. `read_timeout` above the tier's timeout gives a
+        large reply longer to arrive."""
+        wait = durable and self.min_replicas > 0
+        sent: list[Command] = [("MULTI",), *commands, ("EXEC",)]
+        if wait:
+            sent.append(("WAIT", self.min_replicas, self.wait_ms))
+        read_s = max(self.timeout, read_timeout)
+        wait_s = self.wait_ms / 1000 if wait else 0.0
+
+        async def on_one_connection(r: Redis) -> list[Any]:
+            pool = r.connection_pool
+            conn = await pool.get_connection()
+            try:
+                await conn.send_packed_command(conn.pack_commands(sent))
+                replies = [await conn.read_response(timeout=read_s) for _ in sent[:-1]]
+                replies.append(await conn.read_response(timeout=read_s + wait_s))
+            except BaseException:
+                await conn.disconnect()  # replies may be left unread: never reuse it
+                raise
+            finally:
+                await pool.release(conn)
+            results = replies[len(commands) + 1]
+            failed = [r for r in results if isinstance(r, ResponseError)]
+            if failed:
+                raise failed[0]
+            return replies
+
+        replies = await self.run(on_one_connection, extra_seconds=read_s - self.timeout + wait_s)
+        if wait and int(replies[-1]) < self.min_replicas:
+            raise NotReplicated(int(replies[-1]), self.min_replicas, self.wait_ms)
+        return replies[len(commands) + 1]
+
+    async def replication(self) -> dict[str, Any]:
+        """The primary's address (from Sentinel, else the URL's) and its `INFO replication`."""
+
+        async def read(r: Redis) -> dict[str, Any]:
+            pool = r.connection_pool
+            if self.sentinel is not None:
+                # asks Sentinel; a changed address also drops idle connections to the old one
+                host, port = await pool.get_master_address()  # type: ignore[attr-defined]
+            else:
+                host, port = pool.connection_kwargs.get("host"), pool.connection_kwargs.get("port")
+            info = await r.info("replication")
+            return {"primary": f"{host}:{port}", "info": info}
+
+        return await self.run(read, probe=True)
+
     async def ping_ms(self) -> float:
         start = time.perf_counter()
         await self.run(lambda r: r.ping(), probe=True)
@@ -117,3 +231,6 @@ class RedisTier:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._sentinels is not None:
+            await self._sentinels.aclose()
+            self._sentinels = None

@@ -19,20 +19,33 @@ from .catalog import DEFAULT_GRANULARITY, VIEW_BY_NAME, revenue_name
 from .conversations import Recorded
 from .dataset import AS_OF, START_DATE, date_day
 from .errors import ApiError
+from .ledger import Added, Ledger
 from .models import (
     SESSION_PATTERN,
     AIQuery,
     InsightRequest,
+    LedgerEntry,
     ScaleRequest,
     TokenRequest,
     WarmRequest,
 )
-from .redis_tier import RedisTier, TierUnavailable
+from .redis_tier import NotReplicated, RedisTier, TierUnavailable
 from .service import Service
 from .stats import ROUTES
 
 M = TypeVar("M", bound=BaseModel)
 UNKNOWN_SESSION = "unknown or expired session; send the query without session_id to start a new one"
+RETRY_SOON = {"Retry-After": "1"}
+
+
+def _store_unavailable(err: TierUnavailable) -> ApiError:
+    detail = f"the persist store is unavailable ({err}); the write is not acknowledged"
+    return ApiError(503, "store_unavailable", detail, RETRY_SOON)
+
+
+def _not_replicated(err: NotReplicated) -> ApiError:
+    detail = f"the write reached the primary but was {err}; it is not acknowledged"
+    return ApiError(503, "not_replicated", detail, RETRY_SOON)
 
 
 def _cached_response(cached: Cached) -> Response:
@@ -43,10 +56,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-async def _optional_body(request: Request, model: type[M]) -> M:
-    """Parse a JSON body that may be absent (then the model's defaults apply)."""
+async def _optional_body(request: Request, model: type[M], required: bool = False) -> M:
+    """Parse a JSON body that may be absent (then the model's defaults apply) unless `required`."""
     raw = await request.body()
     if not raw.strip():
+        if required:
+            problem = {"location": ["body"], "message": "Field required", "type": "missing"}
+            raise ApiError(422, "invalid_request", [problem])
         return model()
     try:
         return model.model_validate_json(raw)
@@ -63,6 +79,7 @@ async def _optional_body(request: Request, model: type[M]) -> M:
 
 def build_router(svc: Service) -> APIRouter:
     router = APIRouter()
+    ledger = Ledger(svc.l2, svc.settings.drill_ledger_max_ids)
 
     async def view(name: str) -> Response:
         data = svc.data
@@ -115,6 +132,11 @@ def build_router(svc: Service) -> APIRouter:
 
         l1, l2 = await asyncio.gather(probe(svc.l1), probe(svc.l2))
         degraded = [name for name, t in (("l1", l1), ("l2", l2)) if t["status"] != "up"]
+        if svc.replication is not None:  # Sentinel or WAIT: the primary and its replicas
+            l2["replication"] = replication = await svc.replication.report()
+            l2["primary"] = replication.get("primary")
+            if replication["status"] != "ok" and "l2" not in degraded:
+                degraded.append("l2")
         return {
             "status": "degraded" if degraded else "healthy",
             "degraded_tiers": degraded,
@@ -187,6 +209,39 @@ def build_router(svc: Service) -> APIRouter:
         claims = operator(request)
         body = await _optional_body(request, ScaleRequest)
         return await svc.scaler.trigger(body.action, body.reason, claims["sub"], svc.live_workers())
+
+    # --- drills ------------------------------------------------------------------------------
+
+    @router.post("/api/v1/drill/ledger")
+    async def ledger_add(request: Request) -> dict:
+        operator(request)
+        entry = await _optional_body(request, LedgerEntry, required=True)
+        try:
+            added, count = await ledger.add(entry.run, entry.id)
+        except TierUnavailable as err:
+            raise _store_unavailable(err) from None
+        except NotReplicated as err:
+            raise _not_replicated(err) from None
+        if added is Added.FULL:
+            detail = f"run {entry.run} holds its maximum of {ledger.max_ids} ids; use a new run"
+            raise ApiError(409, "ledger_full", detail)
+        return {
+            "run": entry.run,
+            "id": entry.id,
+            "added": added is Added.NEW,
+            "count": count,
+            "min_replicas": svc.l2.min_replicas,
+        }
+
+    @router.get("/api/v1/drill/ledger")
+    async def ledger_read(run: str | None = Query(default=None, pattern=SESSION_PATTERN)) -> dict:
+        if run is None:  # no run, no ids (as conversation history without a session)
+            return {"run": None, "count": 0, "ids": []}
+        try:
+            ids = await ledger.read(run)
+        except TierUnavailable as err:
+            raise ApiError(503, "store_unavailable", str(err), RETRY_SOON) from None
+        return {"run": run, "count": len(ids), "ids": ids}
 
     # --- 4.1 mobile analytics -------------------------------------------------------------
 

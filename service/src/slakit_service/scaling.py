@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 
 from .config import Settings
-from .redis_tier import RedisTier, TierUnavailable
+from .redis_tier import NotReplicated, RedisTier, TierUnavailable
 
 DESIRED_KEY = "slakit:scale:desired_workers"
 EVENTS_KEY = "slakit:scale:events"
@@ -139,18 +139,17 @@ class Scaler:
             return 0.0
 
     async def _record(self, target: int, event: dict) -> bool:
+        """Whether the change is recorded durably: in L2 and, with REDIS_PERSIST_MIN_REPLICAS,
+        on that many replicas (else `persisted: false`, as with L2 down)."""
         self._local_desired = target
-
-        async def record(r: Redis) -> None:
-            async with r.pipeline(transaction=True) as pipe:
-                pipe.set(DESIRED_KEY, target)
-                pipe.lpush(EVENTS_KEY, json.dumps(event))
-                pipe.ltrim(EVENTS_KEY, 0, EVENTS_KEPT - 1)
-                await pipe.execute()
-
+        commands = [
+            ("SET", DESIRED_KEY, target),
+            ("LPUSH", EVENTS_KEY, json.dumps(event)),
+            ("LTRIM", EVENTS_KEY, 0, EVENTS_KEPT - 1),
+        ]
         try:
-            await self.persist.run(record)
-        except TierUnavailable:
+            await self.persist.transaction(commands, durable=True)
+        except (TierUnavailable, NotReplicated):
             return False
         return True
 

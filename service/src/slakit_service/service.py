@@ -16,6 +16,7 @@ from .conversations import Conversations
 from .dataset import SalesData, generate
 from .l0 import MemoryTier
 from .redis_tier import RedisTier
+from .replication import ReplicationProbe
 from .scaling import Scaler
 
 log = logging.getLogger("slakit_service")
@@ -29,7 +30,21 @@ class Service:
         self.l0 = MemoryTier(settings.l0_max_entries, settings.l0_ttl)
         tier = (settings.redis_timeout, settings.redis_retry_after, settings.redis_health_check)
         self.l1 = RedisTier("l1", settings.redis_url, *tier, stats=self.stats)
-        self.l2 = RedisTier("l2", settings.redis_persist_url, *tier, stats=self.stats)
+        self.l2 = RedisTier(
+            "l2",
+            settings.redis_persist_url,
+            *tier,
+            stats=self.stats,
+            sentinel=settings.persist_sentinel,
+            min_replicas=settings.persist_min_replicas,
+            wait_ms=settings.persist_wait_timeout_ms,
+        )
+        # the persist tier's primary and replication in the health: with Sentinel or WAIT only
+        self.replication = (
+            ReplicationProbe(self.l2, settings.persist_probe_seconds)
+            if settings.persist_sentinel or settings.persist_min_replicas
+            else None
+        )
         self.cache = TieredCache(
             self.l0, self.l1, self.l2, self.stats, "pending", settings.l1_ttl, settings.l2_ttl
         )
@@ -60,6 +75,11 @@ class Service:
             log.warning("SLAKIT_METRICS_BUCKETS_MS ignored, %s", s.metrics_buckets_problem)
         if self.auth.problem:
             log.warning("auth endpoints answer 503: %s", self.auth.problem)
+        l2 = "on" if self.l2.configured else "off"
+        if s.persist_sentinel is not None:
+            l2 = f"on ({s.persist_sentinel.describe()})"  # addresses only, no credential
+        if s.persist_min_replicas:
+            l2 += f", durable writes WAIT {s.persist_min_replicas} {s.persist_wait_timeout_ms} ms"
         log.info(
             "slakit-service %s pid %d: %d orders (%s), L1 %s, L2 %s, fast path %s",
             self.version,
@@ -67,12 +87,14 @@ class Service:
             self._data.orders,
             self._data.fingerprint,
             "on" if self.l1.configured else "off",
-            "on" if self.l2.configured else "off",
+            l2,
             "on" if s.l0_fastpath else "off",
         )
 
     async def stop(self) -> None:
         self.stats.retire()
+        if self.replication is not None:
+            await self.replication.close()
         await asyncio.gather(self.l1.close(), self.l2.close(), return_exceptions=True)
 
     def view_computations(self) -> dict[str, Compute]:
