@@ -30,6 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .config import SentinelTarget
 from .stats import Cache, WorkerStats
@@ -182,15 +183,24 @@ class RedisTier:
         if wait:
             sent.append(("WAIT", self.min_replicas, self.wait_ms))
         read_s = max(self.timeout, read_timeout)
-        wait_s = self.wait_ms / 1000 if wait else 0.0
+        # Redis ends a blocked WAIT on its next event-loop tick after the timeout (up to 1/hz
+        # late, 100 ms by default): the reply gets the call's whole budget on top
+        wait_s = self.wait_ms / 1000 + self.call_budget if wait else 0.0
+
+        async def reply(conn: Any, timeout: float) -> Any:
+            # with an explicit timeout redis-py returns None instead of raising
+            answer = await conn.read_response(timeout=timeout)
+            if answer is None:
+                raise RedisTimeoutError(f"no reply from Redis within {timeout:.3f} s")
+            return answer
 
         async def on_one_connection(r: Redis) -> list[Any]:
             pool = r.connection_pool
             conn = await pool.get_connection()
             try:
                 await conn.send_packed_command(conn.pack_commands(sent))
-                replies = [await conn.read_response(timeout=read_s) for _ in sent[:-1]]
-                replies.append(await conn.read_response(timeout=read_s + wait_s))
+                replies = [await reply(conn, read_s) for _ in sent[:-1]]
+                replies.append(await reply(conn, read_s + wait_s))
             except BaseException:
                 await conn.disconnect()  # replies may be left unread: never reuse it
                 raise

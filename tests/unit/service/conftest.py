@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sentinel_harness import PersistHA
 from svc_harness import (
     PASSWORD,
     SERVICE_SRC,
@@ -49,14 +50,29 @@ def password_hash() -> str:
 def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     servers: list[RedisServer] = []
 
-    def make(db: int, start: bool = True) -> RedisServer:
-        server = RedisServer(tmp_path, db)
+    def make(db: int, start: bool = True, config: tuple[str, ...] = ()) -> RedisServer:
+        server = RedisServer(tmp_path, db, config)
         servers.append(server)
         return server.start() if start else server
 
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def persist_ha(tmp_path: Path) -> Iterator[Callable[[int], PersistHA]]:
+    """make(replicas): a persist primary, its replicas and three Sentinels, started."""
+    made: list[PersistHA] = []
+
+    def make(replicas: int) -> PersistHA:
+        ha = PersistHA(tmp_path, replicas)
+        made.append(ha)
+        return ha.start()
+
+    yield make
+    for ha in made:
+        ha.stop()
 
 
 @pytest.fixture

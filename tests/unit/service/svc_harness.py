@@ -114,13 +114,13 @@ class RedisServer:
     """A redis-server on a loopback port with the redis role's ACL users (the app's, which the
     service gets, and the admin, which tests inspect with); stop() and start() keep the port."""
 
-    def __init__(self, workdir: Path, db: int) -> None:
+    def __init__(self, workdir: Path, db: int, config: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.db = db
         self.dir = workdir / f"redis-{self.port}"
         self.dir.mkdir(parents=True)
-        self.conf = self.dir / "users.conf"
-        self.conf.write_text("\n".join(ACL_LINES) + "\n")
+        self.conf = self.dir / "users.conf"  # the role's users, then `config` (replicaof...)
+        self.conf.write_text("\n".join([*ACL_LINES, *config]) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -158,6 +158,13 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no last words to replicas or clients (a host that died)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(timeout=10)
         self.proc = None
 

@@ -1,0 +1,185 @@
+"""The persist tier behind Sentinel, with real redis-server processes and Sentinels on loopback:
+a failover under a stream of durable drill writes loses no acknowledged write, and the service
+writes again by itself; a durable write without its replica is refused; the comprehensive
+health reports the primary and the replication lag."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from sentinel_harness import (
+    LEDGER,
+    PERSIST_DB,
+    REPLICATION_AUTH,
+    SENTINEL_PASSWORD,
+    PersistHA,
+    Writers,
+    in_sync,
+)
+from svc_harness import REDIS_PASSWORD, ServiceProcess, wait_until
+
+COMPREHENSIVE = "/api/v1/health/comprehensive"
+
+
+def _persist_health(service: ServiceProcess) -> dict:
+    reply = service.get(COMPREHENSIVE)
+    assert reply.status_code == 200, reply.text
+    return reply.json()["tiers"]["l2"]
+
+
+def _ledger_key(run: str) -> str:
+    return f"slakit:drill:ledger:{run}"
+
+
+@pytest.mark.parametrize(
+    "replicas",
+    [1, 2],
+    ids=["one-replica-old-primary-rejoins", "two-replicas"],
+)
+def test_failover_loses_no_acknowledged_write(persist_ha, start_service, replicas: int) -> None:
+    """min replicas 1. With one replica (the lab's two hosts) the promoted primary has none
+    left: durable writes are refused until the old primary, restarted, rejoins as its replica.
+    With two, Sentinel points the other replica at the new primary and writes resume alone."""
+    ha: PersistHA = persist_ha(replicas)
+    service = start_service(None, None, **ha.env(min_replicas=1))
+    first = ha.servers[0]
+
+    # (d) the health names the primary Sentinel gives and its replicas' lag
+    l2 = _persist_health(service)
+    assert l2["status"] == "up" and l2["primary"] == f"127.0.0.1:{first.port}"
+    replication = l2["replication"]
+    assert replication["found_via"] == "sentinel" and replication["role"] == "master"
+    assert replication["status"] == "ok" and replication["connected_replicas"] == replicas
+    assert replication["max_offset_lag_bytes"] >= 0 and replication["max_lag_seconds"] >= 0
+    assert {r["address"] for r in replication["replicas"]} == {
+        f"127.0.0.1:{s.port}" for s in ha.servers[1:]
+    }
+
+    run = f"failover-{uuid.uuid4().hex[:12]}"
+    writers = Writers(service.base, service.bearer(), run).start()
+    try:
+        wait_until(lambda: len(writers.acked()) >= 50, "50 writes acknowledged before the kill")
+        killed = time.monotonic()
+        first.kill()
+        new_port = wait_until(
+            lambda: (port := ha.primary_port()) not in (None, first.port) and port,
+            "the Sentinels to agree on a promoted replica",
+            timeout=60,
+            describe=ha.describe,
+        )
+        promoted = time.monotonic()
+        if replicas == 1:
+            first.start()  # as the drill restarts it: Sentinel turns it into a replica
+        wait_until(
+            lambda: writers.acked(after=killed),
+            "a write sent after the kill to be acknowledged",
+            timeout=90,
+            describe=lambda: f"{writers.refused()}\n{ha.describe()}",
+        )
+        resumed = min(o.sent for o in writers.acked(after=killed))
+        reached = min(
+            o.sent
+            for o in writers.snapshot()
+            if o.sent > killed and (o.status == 200 or o.error == "not_replicated")
+        )
+        enough = len(writers.acked()) + 50
+        wait_until(lambda: len(writers.acked()) >= enough, "50 more acknowledged writes")
+    finally:
+        writers.stop()
+
+    outcomes = writers.snapshot()
+    acked = {o.id for o in outcomes if o.status == 200}
+    # the primary now: on a loaded machine Sentinel may have failed over once more since
+    final_port = wait_until(ha.primary_port, "the Sentinels to agree on the primary")
+    new_primary = ha.server(final_port)
+    present = {m.decode() for m in new_primary.client().smembers(_ledger_key(run))}
+    lost = sorted(acked - present)
+    read_back = service.get(LEDGER, params={"run": run}).json()
+    print(
+        f"\nfailover ({replicas} replica(s), min replicas 1): Sentinel promoted "
+        f"127.0.0.1:{new_port} {promoted - killed:.2f} s after the kill; the service reached it "
+        f"{reached - killed:.2f} s and had writes acknowledged again {resumed - killed:.2f} s "
+        f"after the kill; requests {len(outcomes)}, acknowledged {len(acked)}, refused "
+        f"{dict(writers.refused())}; acknowledged {len(acked)} vs present {len(present)} "
+        f"(read back {read_back['count']}), lost {len(lost)}; primary at the end "
+        f"127.0.0.1:{final_port}"
+    )
+    assert not lost, f"acknowledged writes missing on the new primary: {lost[:20]}"
+    assert set(read_back["ids"]) == present  # the service reads the new primary
+    assert {o.status for o in outcomes} <= {200, 503}, writers.refused()
+    assert {o.error for o in outcomes if o.status == 503} <= {"store_unavailable", "not_replicated"}
+
+    # (d) after the failover the health names the new primary, in time, by itself
+    def moved() -> bool:
+        l2 = _persist_health(service)
+        return l2["primary"] == f"127.0.0.1:{final_port}" and l2["replication"]["status"] == "ok"
+
+    wait_until(
+        moved,
+        "the health to report the new primary",
+        describe=lambda: str(_persist_health(service)),
+    )
+    log = service.log()
+    assert SENTINEL_PASSWORD not in log and REDIS_PASSWORD not in log
+
+
+def test_durable_write_refused_without_its_replica(redis_factory, start_service) -> None:
+    """(c) min replicas 1, the primary by URL (WAIT needs no Sentinel): with the replica stopped
+    a durable write reaches the primary but is refused after the WAIT timeout, not acknowledged;
+    with the replica back, writes are acknowledged again."""
+    primary = redis_factory(PERSIST_DB, config=REPLICATION_AUTH)
+    follow = (f"replicaof 127.0.0.1 {primary.port}", *REPLICATION_AUTH)
+    replica = redis_factory(PERSIST_DB, config=follow)
+    wait_until(lambda: in_sync(replica), "the replica in sync")
+    wait_ms = 300
+    service = start_service(
+        None,
+        primary,
+        REDIS_PERSIST_MIN_REPLICAS="1",
+        REDIS_PERSIST_WAIT_TIMEOUT_MS=str(wait_ms),
+    )
+    auth = service.bearer()
+    run = f"refused-{uuid.uuid4().hex[:12]}"
+
+    def write(entry: str) -> tuple[int, dict, float]:
+        start = time.monotonic()
+        reply = service.post(LEDGER, json={"run": run, "id": entry}, headers=auth)
+        return reply.status_code, reply.json(), time.monotonic() - start
+
+    status, body, _ = write("before")
+    assert status == 200 and body["added"] is True and body["min_replicas"] == 1, body
+    l2 = _persist_health(service)
+    assert l2["primary"] == f"127.0.0.1:{primary.port}"
+    assert l2["replication"]["found_via"] == "url"
+    assert l2["replication"]["connected_replicas"] == 1
+
+    replica.stop()
+    wait_until(
+        lambda: primary.client().info("replication")["connected_slaves"] == 0,
+        "the primary to see its replica gone",
+    )
+    status, body, seconds = write("unreplicated")
+    print(f"\nrefused after {seconds * 1000:.0f} ms (WAIT timeout {wait_ms} ms): {body}")
+    assert status == 503 and body["error"] == "not_replicated", body
+    assert "0 of the 1 replica(s)" in body["detail"]
+    assert seconds >= wait_ms / 1000 * 0.9  # it did wait for a replica ...
+    assert seconds < wait_ms / 1000 + 10  # ... for a bounded time
+    # on the primary, just not acknowledged: a client retrying later gets it acknowledged
+    assert primary.client().sismember(_ledger_key(run), "unreplicated")
+    scaled = service.post("/api/v1/scaling/trigger", json={"action": "up"}, headers=auth).json()
+    if scaled["applied"]:  # recorded in L2 but not on a replica: not claimed as persisted
+        assert scaled["persisted"] is False, scaled
+
+    def reports_missing_replica() -> bool:
+        health = service.get(COMPREHENSIVE).json()
+        replication = health["tiers"]["l2"]["replication"]
+        return replication["status"] == "insufficient_replicas" and health["status"] == "degraded"
+
+    wait_until(reports_missing_replica, "the health to report the missing replica")
+
+    replica.start()  # same port and config: it follows the primary again
+    wait_until(lambda: write("after")[0] == 200, "a durable write acknowledged again")
+    status, body, _ = write("unreplicated")  # the client's retry: acknowledged now
+    assert status == 200 and body["added"] is False
