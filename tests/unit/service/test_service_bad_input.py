@@ -26,6 +26,10 @@ BAD_BODIES = [
     b'{"force": "yes"}',
     b'{"action": "explode"}',
     b'{"action": "up", "reason": 7}',
+    b'{"run": "r", "id": "has space"}',
+    b'{"run": 5, "id": "a"}',
+    b'{"id": "a"}',
+    b'{"run": "' + b"r" * 65 + b'", "id": "a"}',
 ]
 POSTS = [
     "/api/v1/ai/query",
@@ -33,6 +37,7 @@ POSTS = [
     "/api/v1/auth/token",
     "/api/v1/cache/warm",
     "/api/v1/scaling/trigger",
+    "/api/v1/drill/ledger",
 ]
 BAD_QUERIES = [
     "/api/v1/dashboard/revenue?granularity=hourly",
@@ -41,6 +46,7 @@ BAD_QUERIES = [
     "/api/v1/ai/conversation/history?limit=0",
     "/api/v1/ai/conversation/history?limit=abc",
     "/api/v1/ai/conversation/history?session_id=" + "x" * 100,
+    "/api/v1/drill/ledger?run=bad%20run",
     "/api/v1/no/such/endpoint",
 ]
 

@@ -18,7 +18,7 @@ from sentinel_harness import (
     Writers,
     in_sync,
 )
-from svc_harness import REDIS_PASSWORD, ServiceProcess, wait_until
+from svc_harness import READER, REDIS_PASSWORD, ServiceProcess, wait_until
 
 COMPREHENSIVE = "/api/v1/health/comprehensive"
 
@@ -183,3 +183,34 @@ def test_durable_write_refused_without_its_replica(redis_factory, start_service)
     wait_until(lambda: write("after")[0] == 200, "a durable write acknowledged again")
     status, body, _ = write("unreplicated")  # the client's retry: acknowledged now
     assert status == 200 and body["added"] is False
+
+
+def test_drill_ledger_contract(redis_pair, start_service) -> None:
+    """The plain URL path (the default: no Sentinel, no WAIT): the ledger's auth, idempotence,
+    bound, read-back and expiry; the health is as before (no replication section)."""
+    _, l2 = redis_pair
+    service = start_service(None, l2, SLAKIT_DRILL_LEDGER_MAX_IDS="3")
+    run = f"contract-{uuid.uuid4().hex[:12]}"
+    body = {"run": run, "id": "a"}
+    assert service.post(LEDGER, json=body).status_code == 401
+    reader = service.bearer(READER)
+    assert service.post(LEDGER, json=body, headers=reader).status_code == 403
+    auth = service.bearer()
+    replies = [
+        service.post(LEDGER, json={"run": run, "id": entry}, headers=auth)
+        for entry in ("a", "b", "a", "c", "d")
+    ]
+    assert [r.status_code for r in replies] == [200, 200, 200, 200, 409]
+    assert [r.json().get("added") for r in replies[:4]] == [True, True, False, True]
+    assert [r.json().get("count") for r in replies[:4]] == [1, 2, 2, 3]
+    assert replies[0].json()["min_replicas"] == 0
+    assert replies[4].json()["error"] == "ledger_full"
+    read = service.get(LEDGER, params={"run": run}).json()
+    assert read == {"run": run, "count": 3, "ids": ["a", "b", "c"]}
+    assert 0 < l2.client().ttl(_ledger_key(run)) <= 86400
+    assert service.get(LEDGER).json() == {"run": None, "count": 0, "ids": []}
+    assert "replication" not in _persist_health(service)
+    l2.stop()
+    down = service.post(LEDGER, json={"run": run, "id": "e"}, headers=auth)
+    assert down.status_code == 503 and down.json()["error"] == "store_unavailable"
+    assert down.headers["retry-after"] == "1"
