@@ -7,9 +7,11 @@ the next call after that reconnects (idle pooled connections are dropped on fail
 The persist tier may be found through Sentinel instead of a URL (redis-py's `master_for`):
 every new connection asks the Sentinels for the primary's address, so a reconnection after a
 failure (the primary died, or answered READONLY because it was demoted: redis-py turns that
-into a connection error) reaches the primary Sentinel promoted. Nothing is pinned: the failed
-connection is closed, idle ones are dropped, and a pooled connection to an old address is
-closed when it is next released (the pool compares it with the last address Sentinel gave).
+into a connection error) reaches the primary Sentinel promoted. A primary that was demoted but
+is still up breaks no connection (and accepts writes until Sentinel reconfigures it, seconds
+later), so the tier also asks Sentinel for the primary in the background, at most every
+`recheck_seconds` and at once after a durable write found no replica; when the answer changes
+it takes a new pool and closes the old one after the calls in flight on it.
 
 Durable writes (`transaction(..., durable=True)`) run MULTI/EXEC and then, on the same
 connection, `WAIT min_replicas wait_ms`; fewer acknowledging replicas raise NotReplicated
@@ -74,6 +76,7 @@ class RedisTier:
         sentinel: SentinelTarget | None = None,
         min_replicas: int = 0,
         wait_ms: int = 500,
+        recheck_seconds: float = 2.0,
     ) -> None:
         self.name = name
         self.stats = stats
@@ -91,6 +94,12 @@ class RedisTier:
         self._client: Redis | None = None
         self._sentinels: Sentinel | None = None
         self._down_until = 0.0
+        # Sentinel: the primary is asked for at most every `recheck_seconds`, in the background
+        self.recheck_seconds = recheck_seconds
+        self._primary: tuple[str, int] | None = None
+        self._recheck_at = 0.0
+        self._background: set[asyncio.Task[None]] = set()
+        self._retired: list[Redis] = []  # pools of a former primary, closed a little later
 
     @property
     def configured(self) -> bool:
@@ -113,14 +122,15 @@ class RedisTier:
                     self.url, health_check_interval=self.health_check, **fail_fast
                 )
             else:
-                self._sentinels = Sentinel(
-                    target.addresses,
-                    sentinel_kwargs={
-                        **fail_fast,
-                        "username": target.sentinel_username or None,
-                        "password": target.sentinel_password or None,
-                    },
-                )
+                if self._sentinels is None:
+                    self._sentinels = Sentinel(
+                        target.addresses,
+                        sentinel_kwargs={
+                            **fail_fast,
+                            "username": target.sentinel_username or None,
+                            "password": target.sentinel_password or None,
+                        },
+                    )
                 self._client = self._sentinels.master_for(
                     target.master,
                     username=target.username or None,
@@ -145,6 +155,8 @@ class RedisTier:
                 self.stats.count(_COUNTERS[self.name][1])
             raise TierUnavailable(self.last_error or "unavailable")
         client = self._connect()
+        if self.sentinel is not None:
+            self._recheck_primary()
         try:
             async with asyncio.timeout(self.call_budget + extra_seconds):
                 result = await operation(client)
@@ -214,6 +226,8 @@ class RedisTier:
 
         replies = await self.run(on_one_connection, extra_seconds=read_s - self.timeout + wait_s)
         if wait and int(replies[-1]) < self.min_replicas:
+            if self.sentinel is not None:  # a primary Sentinel demoted has no replicas: ask now
+                self._recheck_primary(now=True)
             raise NotReplicated(int(replies[-1]), self.min_replicas, self.wait_ms)
         return replies[len(commands) + 1]
 
@@ -232,12 +246,60 @@ class RedisTier:
 
         return await self.run(read, probe=True)
 
+    def _recheck_primary(self, now: bool = False) -> None:
+        """Ask Sentinel for the primary in the background, at most every `recheck_seconds`
+        (`now`: at once). A demoted primary that is still up keeps the pool's connections (no
+        error breaks them), and until Sentinel reconfigures it (seconds later) it even accepts
+        writes that its new role will discard."""
+        clock = time.monotonic()
+        if not now and clock < self._recheck_at:
+            return
+        self._recheck_at = clock + self.recheck_seconds
+        self._in_background(self._follow_primary())
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _follow_primary(self) -> None:
+        """When Sentinel names another primary, the tier takes a new pool: the next calls
+        connect to the new primary; the old pool is closed once the calls in flight on it are
+        over (their budget)."""
+        if self._sentinels is None or self.sentinel is None:
+            return
+        try:
+            async with asyncio.timeout(self.call_budget):
+                found = await self._sentinels.discover_master(self.sentinel.master)
+        except (RedisError, OSError, TimeoutError):
+            return  # the calls themselves fail and pause the tier
+        address = (str(found[0]), int(found[1]))
+        moved = self._primary is not None and address != self._primary
+        self._primary = address
+        if moved and self._client is not None:
+            log.warning("redis tier %s: the primary is now %s:%d", self.name, *address)
+            self._retired.append(self._client)
+            self._client = None
+            self._in_background(self._close_retired(self.call_budget + self.wait_ms / 1000 + 1))
+
+    async def _close_retired(self, after: float = 0.0) -> None:
+        await asyncio.sleep(after)
+        while self._retired:
+            try:
+                await self._retired.pop().aclose()
+            except Exception:  # a pool of a primary that is gone
+                log.debug("closing a former primary's pool failed", exc_info=True)
+
     async def ping_ms(self) -> float:
         start = time.perf_counter()
         await self.run(lambda r: r.ping(), probe=True)
         return (time.perf_counter() - start) * 1000
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._close_retired()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

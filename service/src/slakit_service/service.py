@@ -38,6 +38,7 @@ class Service:
             sentinel=settings.persist_sentinel,
             min_replicas=settings.persist_min_replicas,
             wait_ms=settings.persist_wait_timeout_ms,
+            recheck_seconds=settings.persist_probe_seconds,
         )
         # the persist tier's primary and replication in the health: with Sentinel or WAIT only
         self.replication = (
