@@ -98,6 +98,7 @@ class RedisTier:
         self.recheck_seconds = recheck_seconds
         self._primary: tuple[str, int] | None = None
         self._recheck_at = 0.0
+        self._asking = False
         self._background: set[asyncio.Task[None]] = set()
         self._retired: list[Redis] = []  # pools of a former primary, closed a little later
 
@@ -252,9 +253,10 @@ class RedisTier:
         error breaks them), and until Sentinel reconfigures it (seconds later) it even accepts
         writes that its new role will discard."""
         clock = time.monotonic()
-        if not now and clock < self._recheck_at:
+        if (not now and clock < self._recheck_at) or self._asking:
             return
         self._recheck_at = clock + self.recheck_seconds
+        self._asking = True
         self._in_background(self._follow_primary())
 
     def _in_background(self, work: Awaitable[None]) -> None:
@@ -273,6 +275,8 @@ class RedisTier:
                 found = await self._sentinels.discover_master(self.sentinel.master)
         except (RedisError, OSError, TimeoutError):
             return  # the calls themselves fail and pause the tier
+        finally:
+            self._asking = False  # one question in flight at a time
         address = (str(found[0]), int(found[1]))
         moved = self._primary is not None and address != self._primary
         self._primary = address
