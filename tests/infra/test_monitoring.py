@@ -37,7 +37,7 @@ NODE_HARDENING = {
     k: v for k, v in UNIT_HARDENING.items() if k not in ("ProcSubset", "RestrictAddressFamilies")
 } | {
     "ProtectHome": "read-only",
-    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
+    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_NETLINK AF_UNIX",  # systemd's order
 }
 # Every target must be UP within this many seconds (a target added by this run waits for its
 # first scrape).
