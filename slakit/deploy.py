@@ -19,6 +19,7 @@ from slakit import (
     credentials,
     envs,
     lock,
+    monitoring,
     preflight,
     readiness,
     security,
@@ -176,9 +177,18 @@ def _checks(
     console.rule("[bold]Host verification")
     gates.append(checks.verify_gate(env, outdir / "testinfra.xml", limit=opts.limit))
     console.rule("[bold]Security")
-    security_gates, security_notes = security.checked(env, deployed)
+    try:
+        role_vars = ansible.resolved_role_vars(env.inventory)
+    except SlakitError as err:
+        return [
+            *gates,
+            gate("Role variables as Ansible resolves them", False, "not read", detail=str(err)),
+        ]
+    security_gates, security_notes = security.checked(env, deployed, role_vars)
     gates += security_gates
     notes += security_notes + checks.host_tuning_notes(deployed)
+    console.rule("[bold]Monitoring")
+    gates += monitoring.gates(deployed, role_vars, load_spec())
     return gates
 
 

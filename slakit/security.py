@@ -17,6 +17,8 @@ published (docs/contract.md). Nothing here changes a host.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import re
 import socket
@@ -242,13 +244,33 @@ def run_probes(
     return found
 
 
-def app_port_gate(deployed: stack.Stack, found: dict[str, dict[str, Any]]) -> Gate:
-    lbs = set(deployed.hosts("lb"))
+def scrapers(deployed: stack.Stack, targets: dict[str, dict[str, Any]]) -> set[str]:
+    """Hosts whose address an app host lets through for /metrics (app_metrics_allowed_clients,
+    as Ansible resolves it): they reach the whole app port, like the load balancers."""
+    allowed = [
+        ipaddress.ip_network(str(net), strict=False)
+        for h in deployed.hosts("app")
+        for net in targets.get(h, {}).get("app_metrics_allowed_clients") or []
+    ]
+    hostvars = deployed.inventory.get("_meta", {}).get("hostvars", {})
+    out = set()
+    for host, variables in hostvars.items():
+        with contextlib.suppress(ValueError):
+            address = ipaddress.ip_address(str(variables.get("ansible_host", "")))
+            if any(address in net for net in allowed):
+                out.add(host)
+    return out
+
+
+def app_port_gate(
+    deployed: stack.Stack, found: dict[str, dict[str, Any]], scraper_hosts: set[str] = frozenset()
+) -> Gate:
+    allowed = set(deployed.hosts("lb")) | set(scraper_hosts)
     leaks, kept_out, reached, blind = [], [], 0, []
     for host, results in sorted(found.items()):
         for probe in results["app"]:
             connected = probe["outcome"] == "connected"
-            if host in lbs:
+            if host in allowed:
                 reached += connected
                 if not connected:
                     blind.append(f"{host} -> {probe['target']}: {probe['outcome']}")
@@ -258,15 +280,18 @@ def app_port_gate(deployed: stack.Stack, found: dict[str, dict[str, Any]]) -> Ga
                 kept_out.append(probe["outcome"])
     probed = len(kept_out) + len(leaks)
     how = ", ".join(f"{kept_out.count(o)} {o}" for o in sorted(set(kept_out)))
+    who = "LB hosts" + (
+        f" and scrapers ({', '.join(sorted(scraper_hosts))})" if scraper_hosts else ""
+    )
     return gate(
-        "Security: app port from non-LB hosts",
+        "Security: app port from other hosts",
         probed > 0 and not leaks and not blind and reached > 0,
-        f"{len(kept_out)}/{probed} connects from non-LB hosts kept out ({how or 'none'}); "
-        f"{reached}/{reached + len(blind)} from LB hosts reached",
-        "kept out from every non-LB host, reached from every LB host",
+        f"{len(kept_out)}/{probed} connects from other hosts kept out ({how or 'none'}); "
+        f"{reached}/{reached + len(blind)} from {who} reached",
+        f"kept out from every host but the {who}, reached from those",
         detail="; ".join(
             [f"reachable: {', '.join(leaks)}"] * bool(leaks)
-            + [f"an LB host cannot reach an app host: {', '.join(blind)}"] * bool(blind)
+            + [f"an allowed host cannot reach an app host: {', '.join(blind)}"] * bool(blind)
             + ["no probe ran (a group without hosts?)"] * (probed == 0 or reached == 0)
         ),
     )
@@ -335,24 +360,29 @@ def secrets_gate(env: Environment) -> Gate:
     )
 
 
-def gates(env: Environment, deployed: stack.Stack) -> tuple[list[Gate], list[str]]:
-    """Every security gate against the deployed environment, and notes (expiry warnings)."""
-    targets = ansible.resolved_role_vars(env.inventory)
+def gates(
+    env: Environment, deployed: stack.Stack, targets: dict[str, dict[str, Any]] | None = None
+) -> tuple[list[Gate], list[str]]:
+    """Every security gate against the deployed environment, and notes (expiry warnings);
+    `targets`: the role variables as Ansible resolves them, when the caller has them."""
+    targets = targets if targets is not None else ansible.resolved_role_vars(env.inventory)
     tls, notes = tls_gates(deployed, targets)
     found = run_probes(env, probe_plan(deployed))
     return [
         *tls,
         *plain_http_gates(deployed),
-        app_port_gate(deployed, found),
+        app_port_gate(deployed, found, scrapers(deployed, targets)),
         redis_gate(found),
         *exposure_gates(deployed, found, targets),
         secrets_gate(env),
     ], notes
 
 
-def checked(env: Environment, deployed: stack.Stack) -> tuple[list[Gate], list[str]]:
+def checked(
+    env: Environment, deployed: stack.Stack, targets: dict[str, dict[str, Any]] | None = None
+) -> tuple[list[Gate], list[str]]:
     """`gates`, with a probe that could not run reported as a failed gate, not raised."""
     try:
-        return gates(env, deployed)
+        return gates(env, deployed, targets)
     except SlakitError as err:
         return [gate("Security: probes", False, "not run", detail=str(err))], []

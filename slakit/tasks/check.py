@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from invoke import Collection
 from rich.console import Console
 
-from slakit import ansible, checks, credentials, envs, security, stack
+from slakit import ansible, checks, credentials, envs, monitoring, security, stack
 from slakit import preflight as preflight_checks
 from slakit.errors import GateFailed
 from slakit.gates import Gate
@@ -96,5 +96,44 @@ def idempotence(c, env="lab", limit=""):
     _report([checks.idempotence_gate(result)], "idempotence")
 
 
-ns = Collection("check", preflight, smoke, sla, infra, idempotence)
+@task(help={"env": ENV_HELP})
+def monitoring_check(c, env="lab"):
+    """The Monitoring gates: every target UP, the spec's rules loaded, no alert firing."""
+    environment = envs.resolve(env)
+    _report(
+        monitoring.gates(
+            stack.load(environment), ansible.resolved_role_vars(environment.inventory), load_spec()
+        ),
+        "monitoring",
+    )
+
+
+@task(help={"env": ENV_HELP})
+def alerts(c, env="lab"):
+    """Firing and pending alerts (Prometheus) and what Alertmanager holds; exit 1 if any fire."""
+    deployed = stack.load(envs.resolve(env))
+    if not deployed.hosts(monitoring.GROUP):
+        raise GateFailed(f"no host in the inventory's {monitoring.GROUP} group")
+    firing = []
+    for host in deployed.hosts(monitoring.GROUP):
+        fact = deployed.published(host, monitoring.GROUP)
+        reading = monitoring.read(host, str(fact["prometheus_url"]))
+        if reading.error:
+            raise GateFailed(reading.error)
+        held = monitoring.alertmanager_alerts(str(fact["alertmanager_url"]))
+        print(
+            f"{host}: {len(reading.firing())} firing, {len(reading.pending())} pending; "
+            f"Alertmanager holds {len(held)}"
+        )
+        for alert in sorted(reading.alerts, key=lambda a: (a.state, a.name)):
+            print(f"  {alert.state:8} {alert.line()} since {alert.since}")
+        for alert in held:
+            print(f"  alertmanager {alert.state:10} {alert.line()} since {alert.since}")
+        firing += reading.firing()
+    if firing:
+        raise GateFailed(f"{len(firing)} alerts firing: {firing[0].line()}")
+
+
+ns = Collection("check", preflight, smoke, sla, infra, idempotence, alerts)
+ns.add_task(monitoring_check, name="monitoring")
 ns.add_task(security_check, name="security")

@@ -24,7 +24,7 @@ EXPECTED_GATES = (
     "Host verification: testinfra",
     "Security: TLS on lb-1",
     "Security: plain HTTP on lb-1",
-    "Security: app port from non-LB hosts",
+    "Security: app port from other hosts",
     "Security: Redis without credentials",
     "Security: exposure of haproxy units",
     "Security: exposure of redis units",

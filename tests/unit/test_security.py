@@ -79,8 +79,43 @@ def test_app_port_passes_when_refused_from_others_and_reached_from_lb():
     result = security.app_port_gate(STACK, found(lb_1="connected"))
     assert result.passed, result
     assert result.figure == (
-        "4/4 connects from non-LB hosts kept out (4 timeout); 2/2 from LB hosts reached"
+        "4/4 connects from other hosts kept out (4 timeout); 2/2 from LB hosts reached"
     )
+
+
+def test_app_port_counts_the_scrapers_the_app_lets_in_as_allowed():
+    """A monitoring host in app_metrics_allowed_clients reaches the port on purpose; a host the
+    variable does not name is still a leak."""
+    inventory = {
+        **INVENTORY,
+        "monitoring": {"hosts": ["mon-1"]},
+        "_meta": {
+            "hostvars": {
+                **{h: {"ansible_host": f"10.0.0.{n}"} for h, n in
+                   (("lb-1", 10), ("app-1", 21), ("app-2", 22), ("redis-1", 31))},
+                "mon-1": {"ansible_host": "10.0.0.41"},
+            }
+        },
+    }  # fmt: skip
+    lab = Stack(inventory, FACTS)
+    variables = {h: {"app_metrics_allowed_clients": ["10.0.0.40/30"]} for h in ("app-1", "app-2")}
+    assert security.scrapers(lab, variables) == {"mon-1"}
+    assert security.scrapers(lab, {}) == set()
+    plan = security.probe_plan(lab)
+    results = {
+        host: {"app": [probe(t, "connected" if host in ("lb-1", "mon-1") else "refused")
+                       for t in p["app"]]}
+        for host, p in plan.items()
+    }  # fmt: skip
+    allowed = security.app_port_gate(lab, results, security.scrapers(lab, variables))
+    assert allowed.passed, allowed
+    assert allowed.figure == (
+        "4/4 connects from other hosts kept out (4 refused); "
+        "4/4 from LB hosts and scrapers (mon-1) reached"
+    )
+    leaked = security.app_port_gate(lab, results)
+    assert not leaked.passed
+    assert leaked.detail == "reachable: mon-1 -> 10.0.0.21:8000, mon-1 -> 10.0.0.22:8000"
 
 
 def test_app_port_fails_naming_the_host_that_reached_it():
@@ -93,7 +128,7 @@ def test_app_port_fails_when_the_lb_cannot_reach_the_app_either():
     """A probe that reaches nothing from anywhere proves nothing: the LB is the control."""
     result = security.app_port_gate(STACK, found())
     assert not result.passed
-    assert "an LB host cannot reach an app host" in result.detail
+    assert "an allowed host cannot reach an app host" in result.detail
 
 
 def test_redis_gate_fails_on_an_instance_that_answers_without_credentials():
