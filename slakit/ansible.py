@@ -176,7 +176,7 @@ def run_plays(
         ) from None
 
 
-ROLES = ("host_tuning", "redis", "app", "loadbalancer")
+ROLES = ("host_tuning", "redis", "app", "loadbalancer", "node_exporter", "monitoring")
 # Never published: secrets, values built from them, and internal (`__`) names.
 UNPUBLISHED = r"__|_password$|_secret$|_key_pem$|^app_users$|_url$|_environment$"
 RESOLVE_TAG = "slakit_resolve"
@@ -185,7 +185,7 @@ RESOLVE_TAG = "slakit_resolve"
 def resolved_role_vars(inventory: str | Path, timeout: float = 300) -> dict[str, dict[str, Any]]:
     """Every role variable of every host as Ansible resolves it for a play of that role.
 
-    One play over all hosts loads the four roles (defaults, vars, inventory, facts) and runs
+    One play over all hosts loads the roles of ROLES (defaults, vars, inventory, facts) and runs
     none of their tasks: only the two tasks tagged RESOLVE_TAG run (`--skip-tags always`
     also drops the roles' argument-spec checks). Secrets are never templated out.
     """

@@ -15,9 +15,10 @@ secret never appears in argv, output, logs or reports.
 - app_token_secret: at least TOKEN_MIN_BYTES bytes (UTF-8) and TOKEN_MIN_DISTINCT distinct
   characters (`invoke secrets.vault` makes 64 characters of base64url);
 - app_users: the service's own parser accepts it (scrypt hashes, known roles);
-- redis_app_password and redis_admin_password differ from app_token_secret. Their length
-  (redis_password_min_length) and their difference from each other are the redis role's
-  checks (roles/redis/tasks/validate.yml), run by the preflight's `--tags preflight`.
+- redis_app_password, redis_admin_password and redis_exporter_password differ from
+  app_token_secret. Their length (redis_password_min_length) and their difference from each
+  other are the redis role's checks (roles/redis/tasks/validate.yml), run by the preflight's
+  `--tags preflight`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ from slakit.errors import SlakitError
 
 TOKEN_MIN_BYTES = 32
 TOKEN_MIN_DISTINCT = 16
-SECRETS = ("app_token_secret", "redis_app_password", "redis_admin_password", "sla_password")
+SECRETS = (
+    "app_token_secret",
+    "redis_app_password",
+    "redis_admin_password",
+    "redis_exporter_password",
+    "sla_password",
+)
 PLACEHOLDER = re.compile(r"change[_-]?me|replace[_-]?me|placeholder|example", re.IGNORECASE)
 
 # SHA-256 of every secret of the example vaults committed until the secrets review
@@ -120,7 +127,7 @@ def problems(values: dict[str, Any]) -> list[str]:
                 f"app_token_secret is too weak: {size} bytes, {distinct} distinct characters "
                 f"(needs >= {TOKEN_MIN_BYTES} bytes and >= {TOKEN_MIN_DISTINCT} distinct)"
             )
-        for name in ("redis_app_password", "redis_admin_password"):
+        for name in ("redis_app_password", "redis_admin_password", "redis_exporter_password"):
             if strings.get(name) == token:
                 found.append(f"{name} is the same as app_token_secret: every secret must differ")
     if values.get("app_users") is not None and (problem := _users_problem(values["app_users"])):

@@ -45,6 +45,7 @@ def generators() -> dict[str, Callable[[dict[str, Any]], Any]]:
     return {
         "redis_app_password": lambda _: secrets.token_urlsafe(32),
         "redis_admin_password": lambda _: secrets.token_urlsafe(32),
+        "redis_exporter_password": lambda _: secrets.token_urlsafe(32),
         "app_token_secret": lambda _: secrets.token_urlsafe(48),
         "sla_username": lambda _: SLA_USER,
         "sla_password": lambda _: secrets.token_urlsafe(24),

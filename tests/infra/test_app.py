@@ -245,10 +245,15 @@ def test_socket_filter_as_loaded(host, app):
 
 def test_app_port_reached_only_from_load_balancers(host, app, request):
     """A connect from every inventory host to this host's private address: accepted from each
-    host of the LB group, refused or dropped from every other (this host included)."""
+    host of the LB group and from each scraper in app_metrics_allowed_clients (the monitoring
+    hosts), refused or dropped from every other (this host included)."""
     address, port = expected(host, "app_bind_host"), app["port"]
     sources = sorted(set(group_hosts(host, "all")))
     lbs = set(group_hosts(host, "lb"))
+    scrapers = [
+        ipaddress.ip_network(str(c), strict=False)
+        for c in expected(host, "app_metrics_allowed_clients")
+    ]
     play = {
         "name": "Connect to the app port",
         "hosts": ",".join(sources),
@@ -260,16 +265,32 @@ def test_app_port_reached_only_from_load_balancers(host, app, request):
                     "argv": ["python3", "-c", CONNECT_PROBE, address, str(port)]
                 },
                 "changed_when": False,
-            }
+            },
+            {
+                "name": "Address",
+                "ansible.builtin.debug": {
+                    "msg": "{{ ansible_host | default(inventory_hostname) }}"
+                },
+            },
         ],
     }
     out = run_plays(ansible_inventory(request), [play], timeout=120)
-    outcomes = {
-        h: r.get("stdout", "").strip() or r.get("msg", "failed")
-        for t in out["plays"][0]["tasks"]
-        for h, r in t["hosts"].items()
-    }
-    want = {h: "connected" if h in lbs else "not connected" for h in sources}
+    outcomes, addresses = {}, {}
+    for t in out["plays"][0]["tasks"]:
+        for h, r in t["hosts"].items():
+            if t["task"]["name"] == "Address":
+                addresses[h] = str(r.get("msg", ""))
+            else:
+                outcomes[h] = r.get("stdout", "").strip() or r.get("msg", "failed")
+
+    def scraper(h: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addresses.get(h, ""))
+        except ValueError:
+            return False
+        return any(ip in net for net in scrapers)
+
+    want = {h: "connected" if h in lbs or scraper(h) else "not connected" for h in sources}
     seen = {h: "connected" if outcomes.get(h) == "connected" else "not connected" for h in sources}
     assert lbs, f"{hostname(host)}: the inventory has no lb group: the app port would be unused"
     assert seen == want, mismatch(host, f"connects to {address}:{port}", want, outcomes)

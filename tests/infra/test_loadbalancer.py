@@ -27,6 +27,8 @@ import warnings
 import pytest
 from conftest import (
     UNIT_HARDENING,
+    ansible_inventory,
+    ansible_task,
     assert_no_mismatches,
     check_unit_hardening,
     expected,
@@ -153,6 +155,11 @@ def test_listeners(host):
         want.add(f"{address}:{expected(host, 'loadbalancer_https_port')}")
     if expected(host, "loadbalancer_stats_bind"):
         want.add(expected(host, "loadbalancer_stats_bind"))
+    if expected(host, "loadbalancer_promex_enabled"):
+        want.add(
+            f"{expected(host, 'loadbalancer_promex_address')}:"
+            f"{expected(host, 'loadbalancer_promex_port')}"
+        )
     seen = set(unit_listeners(host, "haproxy.service"))
     assert seen == want, mismatch(host, "haproxy listeners", sorted(want), sorted(seen))
 
@@ -471,3 +478,43 @@ def test_failed_login_limit(host):
         admin(host, f"clear table www key {key}" if key else "clear table www")
     want = [401] * limit + [429, 429]
     assert codes == want, mismatch(host, f"{limit + 2} failed logins", want, codes)
+
+
+# Runs on another host: GET the PROMEX frontend's /metrics; prints the status and whether the
+# answer is HAProxy's exporter, or the connection's error.
+PROMEX_PROBE = """
+import sys, urllib.request
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5)
+    body = r.read().decode(errors="replace")
+    print(r.status, "haproxy_process_" in body)
+except Exception as err:
+    print("error", type(err).__name__)
+"""
+
+
+def test_prometheus_frontend(host, request):
+    """frontend stats_prometheus answers /metrics to a monitoring host, and rejects the
+    connection of an app host (not in loadbalancer_promex_allowed_clients)."""
+    if not expected(host, "loadbalancer_promex_enabled"):
+        pytest.skip(f"{NOT_APPLICABLE}loadbalancer_promex_enabled is false")
+    url = (
+        f"http://{expected(host, 'loadbalancer_promex_address')}:"
+        f"{expected(host, 'loadbalancer_promex_port')}/metrics"
+    )
+    inventory = ansible_inventory(request)
+    probes = {}
+    for group in ("monitoring", "app"):
+        members = group_hosts(host, group)
+        if members:
+            task = {
+                "name": f"GET {url}",
+                "ansible.builtin.command": {"argv": ["python3", "-c", PROMEX_PROBE, url]},
+            }
+            probes[group] = (members[0], ansible_task(inventory, members[0], task).strip())
+    problems = []
+    for group, (source, answer) in probes.items():
+        want = "200 True" if group == "monitoring" else "error"
+        if not answer.startswith(want):
+            problems.append(mismatch(host, f"GET {url} from {source}", want, answer))
+    assert_no_mismatches(problems)

@@ -27,6 +27,7 @@ from conftest import (
     hostname,
     mismatch,
     resolved_of,
+    unit_listeners,
     unit_properties,
 )
 
@@ -450,3 +451,67 @@ def test_cache_evicts_under_memory_pressure(host):
                 stdin_cmds="".join(f"DEL {prefix}{n}\n" for n in range(400)),
             )
         assert config_get(host, port, "maxmemory") == original
+
+
+# --- exporters -------------------------------------------------------------------------------
+
+
+def acl_log_denials(host, port: int, user: str) -> int:
+    """Entries of the instance's ACL LOG (commands refused) whose user is `user`."""
+    lines = admin_out(host, port, "ACL", "LOG", "128").splitlines()
+    return sum(
+        1 for i, line in enumerate(lines[:-1]) if line == "username" and lines[i + 1] == user
+    )
+
+
+def test_exporters(host):
+    """One redis-exporter@<name> per instance: running, on redis_exporter_listen_address and its
+    port alone, reachable from loopback and redis_exporter_allowed_clients only, hardened, its
+    password in a root-only file. Its ACL user reads no key and writes none, runs INFO and
+    PING, and Redis never refused the exporter a command (ACL LOG)."""
+    if not expected(host, "redis_exporter_enabled"):
+        pytest.skip(f"{NOT_APPLICABLE}redis_exporter_enabled is false")
+    user = expected(host, "redis_exporter_user")
+    address = expected(host, "redis_exporter_listen_address")
+    ports = expected(host, "redis_exporter_ports")
+    peers = list(expected(host, "redis_exporter_allowed_clients"))
+    allow = {"127.0.0.0/8", "::1/128"} | {p if "/" in p else f"{p}/32" for p in peers}
+    binary = expected(host, "redis_exporter_binary")
+    hardening = UNIT_HARDENING | {"NoExecPaths": "/", "ExecPaths": f"{binary} /usr/lib /lib"}
+    problems = []
+    for inst in instances(host):
+        name, port = inst["name"], int(inst["port"])
+        unit = f"redis-exporter@{name}.service"
+        if not host.service(unit).is_running or not host.service(unit).is_enabled:
+            problems.append(mismatch(host, f"{unit} running and enabled", True, False))
+        want = {f"{address}:{ports[name]}"}
+        seen = set(unit_listeners(host, unit))
+        if seen != want:
+            problems.append(mismatch(host, f"{unit} listeners", sorted(want), sorted(seen)))
+        have = set(unit_properties(host, unit, ["IPAddressAllow"])["IPAddressAllow"].split())
+        if have != allow:
+            problems.append(mismatch(host, f"{unit} IPAddressAllow", sorted(allow), sorted(have)))
+        problems += check_unit_hardening(host, unit, hardening)
+        env = host.file(f"{expected(host, 'redis_exporter_env_dir')}/{name}.env")
+        if (env.user, env.mode) != ("root", 0o600):
+            problems.append(
+                mismatch(
+                    host, f"{env.path} owner, mode", ("root", "0o600"), (env.user, oct(env.mode))
+                )
+            )
+        for args, allowed in (
+            (("GET", "slakit:probe"), False),
+            (("SET", "slakit:probe", "x"), False),
+            (("KEYS", "*"), False),
+            (("CONFIG", "GET", "maxmemory"), False),
+            (("INFO", "memory"), True),
+            (("PING",), True),
+        ):
+            verdict = admin_out(host, port, "ACL", "DRYRUN", user, *args)
+            if (verdict == "OK") != allowed:
+                key = f"{name} ACL DRYRUN {user} {' '.join(args)}"
+                problems.append(mismatch(host, key, "OK" if allowed else "refused", verdict))
+        denied = acl_log_denials(host, port, user)
+        if denied:
+            problems.append(mismatch(host, f"{name} ACL LOG entries of {user}", 0, denied))
+    assert_no_mismatches(problems)

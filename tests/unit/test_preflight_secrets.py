@@ -130,7 +130,9 @@ def test_weak_token_secret_is_named_without_its_value(good, token, why):
     assert ">= 32 bytes and >= 16 distinct" in line and token not in line
 
 
-@pytest.mark.parametrize("name", ["redis_app_password", "redis_admin_password"])
+@pytest.mark.parametrize(
+    "name", ["redis_app_password", "redis_admin_password", "redis_exporter_password"]
+)
 def test_redis_password_equal_to_the_token_secret_is_named(good, name):
     assert check({**good, name: good["app_token_secret"]}) == [
         f"{name} is the same as app_token_secret: every secret must differ"
@@ -167,6 +169,12 @@ def test_placeholders_are_refused(good):
     assert lines == [
         "redis_admin_password is a placeholder (CHANGE_ME)",
         "app_users: user 'sla-operator' password_hash is a placeholder (change-me)",
+    ]
+
+
+def test_exporter_password_placeholder_is_refused(good):
+    assert check({**good, "redis_exporter_password": "CHANGE_ME-redis-exporter-password"}) == [
+        "redis_exporter_password is a placeholder (CHANGE_ME)"
     ]
 
 
