@@ -29,6 +29,9 @@ EXPECTED_GATES = (
     "Security: exposure of haproxy units",
     "Security: exposure of redis units",
     "Security: secrets",
+    "Monitoring: targets on mon-1",
+    "Monitoring: rules on mon-1",
+    "Monitoring: alerts on mon-1",
 )
 
 
