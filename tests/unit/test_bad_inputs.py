@@ -95,6 +95,12 @@ CASES = [
         "app-1: port 6380 is used by both app (app_port) and redis instance persist",
     ),
     (
+        "an exporter on a port a role uses",
+        host_vars("redis-1", "node_exporter_port: 6379\n"),
+        "staging",
+        "redis-1: port 6379 is used by both redis instance cache and node_exporter (node_exporter_port)",
+    ),
+    (
         "two hosts with one address",
         hosts_edit("ansible_host: 192.0.2.22", "ansible_host: 192.0.2.21"),
         "staging",
