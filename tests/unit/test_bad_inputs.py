@@ -98,7 +98,8 @@ CASES = [
         "an exporter on a port a role uses",
         host_vars("redis-1", "node_exporter_port: 6379\n"),
         "staging",
-        "redis-1: port 6379 is used by both redis instance cache and node_exporter (node_exporter_port)",
+        "redis-1: port 6379 is used by both redis instance cache and "
+        "node_exporter (node_exporter_port)",
     ),
     (
         "two hosts with one address",

@@ -25,6 +25,7 @@ from slakit import (
     credentials,
     envs,
     lock,
+    monitoring,
     preflight,
     readiness,
     security,
@@ -110,6 +111,7 @@ class World:
         self.sla: list[Gate] = [gate("SLA measurement valid", True, "400 samples")]
         self.verify_ok = True
         self.security_ok = True
+        self.monitoring_ok = True
         self.sla_calls = 0
         # {host: (release it switched to, release it ran before)} as the app role publishes it
         self.switched: dict[str, tuple[str, str]] = {}
@@ -184,10 +186,19 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
         checks, "verify_gate", lambda env, junit, **kw: gate("Host verification", w.verify_ok, "")
     )
     monkeypatch.setattr(checks, "host_tuning_notes", lambda env: [])
+    monkeypatch.setattr(ansible, "resolved_role_vars", lambda inventory, **kw: {})
     monkeypatch.setattr(
         security,
         "checked",
-        lambda env, deployed: ([gate("Security: TLS on lb-1", w.security_ok, "TLSv1.3")], []),
+        lambda env, deployed, role_vars: (
+            [gate("Security: TLS on lb-1", w.security_ok, "TLSv1.3")],
+            [],
+        ),
+    )
+    monkeypatch.setattr(
+        monitoring,
+        "gates",
+        lambda deployed, role_vars, spec: [gate("Monitoring: alerts", w.monitoring_ok, "0 firing")],
     )
     return w
 
@@ -242,7 +253,7 @@ def test_a_failed_sla_gate_is_not_approved_and_exits_1(world, sla):
     assert recommendation(text) == NOT_APPROVED
 
 
-@pytest.mark.parametrize("what", ["smoke", "verify", "security"])
+@pytest.mark.parametrize("what", ["smoke", "verify", "security", "monitoring"])
 def test_a_failed_host_gate_is_not_approved_and_exits_1(world, what):
     setattr(world, f"{what}_ok", False)
     code, data, _ = deploy()
@@ -315,8 +326,9 @@ def test_a_converge_failure_after_a_switch_rolls_the_switched_host_back(world):
         ("sla", "Regression Tests", 1),
         ("verify_ok", "Host verification", 1),
         ("security_ok", "Security: TLS on lb-1", 1),
+        ("monitoring_ok", "Monitoring: alerts", 1),
     ],
-    ids=["smoke", "SLA gate", "testinfra", "security"],
+    ids=["smoke", "SLA gate", "testinfra", "security", "monitoring"],
 )
 def test_any_failed_gate_after_a_switch_rolls_every_switched_host_back(
     world, what, failed_gate, sla_runs
