@@ -33,6 +33,7 @@ ROLE_CONF_TEMPLATE = REPO / "roles" / "redis" / "templates" / "redis.conf.j2"
 REDIS_PASSWORDS = {
     "redis_app_password": "unit-test-redis-app-password",
     "redis_admin_password": "unit-test-redis-admin-password",
+    "redis_exporter_password": "unit-test-redis-exporter-password",
 }
 # Children write no bytecode: the service runs from service/src, which tests never write into.
 NO_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1"}
