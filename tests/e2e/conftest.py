@@ -61,17 +61,23 @@ def on_host(deployed, docker_client) -> Callable[[str, str], str]:
 
 
 APP_ROOT = "/opt/slakit-service"  # app_root (the lab keeps the default)
+APP_ENV_FILE = "/etc/slakit-service/slakit-service.env"  # app_env_file (the lab's default)
+MASTER_STARTED = "systemctl show -p ExecMainStartTimestamp --value slakit-service.service"
 
 
 @dataclass
 class Promotion:
-    """Drift on two hosts, caught by the checks, then repaired by the next deploy, which is the
+    """Drift on three hosts, caught by the checks, then repaired by the next deploy, which is the
     promotion of the release the lab runs: `invoke deploy --release <id> --from lab --skip-sla`.
     One deploy serves the drift test (test_02) and the promotion drill (test_10): each would
     cost a deploy of ~4 min."""
 
     smoke: subprocess.CompletedProcess  # check.smoke with redis@cache stopped on redis-1
     infra: subprocess.CompletedProcess  # check.infra --limit app-1 with a hand-changed sysctl
+    # app-2's master start before the deploy: its environment file was hand-changed, so the
+    # converge rewrites it while only the canary (app-1) rolls out; app-2 must restart later
+    app_2_started_before: str
+    app_2_started_after: str
     release: dict  # the release of the `deployed` report that vouches for it
     approved: bool  # that report's verdict (NOT APPROVED: the promotion is --force)
     current_before: dict[str, str]  # {app host: where `current` pointed before the promotion}
@@ -87,6 +93,8 @@ def promotion(deployed, on_host) -> Promotion:
         "-a", "sysctl -w net.core.somaxconn=128", check=True)  # fmt: skip
     run("ansible", "redis-1", "-m", "ansible.builtin.systemd_service",
         "-a", "name=redis@cache state=stopped", check=True)  # fmt: skip
+    on_host("app-2", f"sed -i 's/^\\(SLAKIT_CONVERSATION_MAX_TURNS=\\).*/\\1\"7\"/' {APP_ENV_FILE}")
+    app_2_started = on_host("app-2", MASTER_STARTED)
     smoke = invoke("check.smoke", timeout=600)
     infra = invoke("check.infra", "--limit", "app-1", timeout=600)
     apps = sorted(source["release"]["hosts"])
@@ -99,4 +107,7 @@ def promotion(deployed, on_host) -> Promotion:
     )  # fmt: skip
     seconds = time.monotonic() - t0
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
-    return Promotion(smoke, infra, source["release"], source["approved"], current, result, seconds)
+    return Promotion(
+        smoke, infra, app_2_started, on_host("app-2", MASTER_STARTED),
+        source["release"], source["approved"], current, result, seconds,
+    )  # fmt: skip

@@ -97,7 +97,8 @@ def test_second_converge_changes_nothing(deployed):
 def test_drift_and_a_stopped_instance_are_caught_then_repaired(promotion):
     """A hand-changed sysctl fails verification naming host, key, expected and actual; a
     stopped redis@cache fails smoke naming the instance; the next deploy (conftest's
-    `promotion`: a deploy of the release the lab runs) repairs both."""
+    `promotion`: a deploy of the release the lab runs) repairs both, and restarts app-2, whose
+    hand-changed environment file it rewrote while only the canary rolled out."""
     assert promotion.smoke.returncode == 1
     assert "cache (172.28.50.31:6379" in promotion.smoke.stdout + promotion.smoke.stderr
     assert promotion.infra.returncode == 1
@@ -109,4 +110,5 @@ def test_drift_and_a_stopped_instance_are_caught_then_repaired(promotion):
     }
     assert gates["Smoke: Redis instances and app logs from every app host"]["status"] == "passed"
     assert gates["Host verification: testinfra"]["status"] == "passed"
+    assert promotion.app_2_started_after != promotion.app_2_started_before
     assert repaired.returncode == 1  # --skip-sla: never APPROVED

@@ -208,6 +208,21 @@ def test_env_file_mode_and_owner(host, app):
     assert want <= keys, f"{hostname(host)}: {app['env_file']} lacks {sorted(want - keys)}"
 
 
+def test_running_master_started_after_its_config_was_written(host, app):
+    """A change to the environment file or the unit is only live once the master restarts: a
+    file newer than the running master is a configuration (a rotated secret, say) written but
+    never activated."""
+    unit_file = f"/etc/systemd/system/{app['unit']}"
+    started = host.check_output(
+        f'date -d "$(systemctl show -p ExecMainStartTimestamp --value {app["unit"]})" +%s'
+    )
+    for path in (app["env_file"], unit_file):
+        written = host.check_output(f"stat -c %Y {path}")
+        assert int(written) <= int(started), mismatch(
+            host, f"{path} written (epoch s)", f"<= the master's start {started}", written
+        )
+
+
 def test_listens_where_configured(host, app):
     """The socket unit holds exactly the private address and loopback on app_port, with the
     backlog capped by somaxconn; the app unit itself opens no listener of its own."""
