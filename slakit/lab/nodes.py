@@ -17,7 +17,7 @@ from docker.models.containers import Container
 from slakit.errors import SlakitError
 from slakit.lab import LABEL
 from slakit.lab.image import node_image
-from slakit.lab.keys import STATE_DIR, ensure_keypair, write_known_hosts
+from slakit.lab.keys import STATE_DIR, ensure_keypair, forget_connections, write_known_hosts
 from slakit.lab.spec import LabHost, LabSpec
 from slakit.lab.tls import ensure_tls
 from slakit.secrets import ensure_secrets
@@ -204,6 +204,7 @@ def _prepare(container: Container, host: LabHost, pubkey: str) -> tuple[str, str
 def up(engine: docker.DockerClient, spec: LabSpec, recreate: bool = False) -> UpReport:
     """Make the lab match `spec`: adopt what matches, recreate what does not, remove strays."""
     check_conflicts(engine, spec)
+    forget_connections()
     report = UpReport()
     if recreate:
         report.removed += _remove_containers(engine)

@@ -27,6 +27,7 @@ import base64
 import fnmatch
 import json
 import re
+import shlex
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
@@ -180,6 +181,17 @@ def unit_properties(host, unit: str, names: list[str]) -> dict[str, str]:
     args = " ".join(f"-p {n}" for n in names)
     out = host.check_output(f"systemctl show {unit} {args}")
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def file_owners(host, paths: list[str]) -> dict[str, tuple[str, str, int] | None]:
+    """{path: (user, group, mode) or None when missing}, from one `stat` on the host."""
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    out = host.run(f"stat -c '%n\t%U\t%G\t%a' {quoted} 2>/dev/null").stdout
+    found = {}
+    for line in out.splitlines():
+        path, user, group, mode = line.split("\t")
+        found[path] = (user, group, int(mode, 8))
+    return {p: found.get(p) for p in paths}
 
 
 def check_unit_hardening(host, unit: str, want: dict[str, str]) -> list[str]:
