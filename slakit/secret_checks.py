@@ -15,8 +15,7 @@ secret never appears in argv, output, logs or reports.
 - app_token_secret: at least TOKEN_MIN_BYTES bytes (UTF-8) and TOKEN_MIN_DISTINCT distinct
   characters (`invoke secrets.vault` makes 64 characters of base64url);
 - app_users: the service's own parser accepts it (scrypt hashes, known roles);
-- redis_app_password, redis_admin_password and redis_exporter_password differ from
-  app_token_secret. Their length (redis_password_min_length) and their difference from each
+- the redis_*_password secrets differ from app_token_secret. Their length (redis_password_min_length) and their difference from each
   other are the redis role's checks (roles/redis/tasks/validate.yml), run by the preflight's
   `--tags preflight`.
 """
@@ -42,8 +41,12 @@ SECRETS = (
     "redis_app_password",
     "redis_admin_password",
     "redis_exporter_password",
+    "redis_replication_password",
+    "redis_sentinel_auth_password",
+    "redis_sentinel_password",
     "sla_password",
 )
+REDIS_PASSWORDS = tuple(name for name in SECRETS if name.startswith("redis_"))
 PLACEHOLDER = re.compile(r"change[_-]?me|replace[_-]?me|placeholder|example", re.IGNORECASE)
 
 # SHA-256 of every secret of the example vaults committed until the secrets review
@@ -127,7 +130,7 @@ def problems(values: dict[str, Any]) -> list[str]:
                 f"app_token_secret is too weak: {size} bytes, {distinct} distinct characters "
                 f"(needs >= {TOKEN_MIN_BYTES} bytes and >= {TOKEN_MIN_DISTINCT} distinct)"
             )
-        for name in ("redis_app_password", "redis_admin_password", "redis_exporter_password"):
+        for name in REDIS_PASSWORDS:
             if strings.get(name) == token:
                 found.append(f"{name} is the same as app_token_secret: every secret must differ")
     if values.get("app_users") is not None and (problem := _users_problem(values["app_users"])):

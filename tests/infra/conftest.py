@@ -118,6 +118,12 @@ def groups(host) -> set[str]:
     return set(inventory_vars(host).get("group_names", []))
 
 
+def address_of(host, name: str) -> str:
+    """Inventory host `name`'s ansible_host (its name when it has none), from the inventory."""
+    hostvars = host.backend.ansible_runner.inventory["_meta"]["hostvars"]
+    return str(hostvars.get(name, {}).get("ansible_host") or name)
+
+
 def group_hosts(host, group: str) -> list[str]:
     return list(inventory_vars(host).get("groups", {}).get(group, []))
 

@@ -19,6 +19,7 @@ import uuid
 import pytest
 from conftest import (
     UNIT_HARDENING,
+    address_of,
     ansible_inventory,
     ansible_task,
     assert_no_mismatches,
@@ -261,6 +262,64 @@ def test_file_modes(host):
         want, actual = files[path], have or "missing"
         if actual != want:
             problems.append(mismatch(host, f"{path} owner, group, mode", want, actual))
+    assert_no_mismatches(problems)
+
+
+# --- replication -----------------------------------------------------------------------------
+
+
+def test_replicated_instances_have_one_primary_and_live_replicas(host):
+    """Each replicated instance (redis_replication_hosts > 1) as INFO replication shows it: a
+    primary with every other host as a replica online and within redis_replication_max_lag_s,
+    or a replica whose link to a host of redis_replication_hosts is up and recent. Which host
+    is the primary is the Sentinels' (test_sentinel.py checks they agree)."""
+    hosts = list(expected(host, "redis_replication_hosts"))
+    replicated = [i for i in instances(host) if i.get("replicated")] if len(hosts) > 1 else []
+    if not replicated:
+        pytest.skip(f"{NOT_APPLICABLE}no replicated instance on {hostname(host)}")
+    peers = {address_of(host, h) for h in hosts}
+    max_lag = int(expected(host, "redis_replication_max_lag_s"))
+    problems = []
+    for inst in replicated:
+        fields = dict(
+            line.split(":", 1)
+            for line in admin_out(host, int(inst["port"]), "INFO", "replication").splitlines()
+            if ":" in line
+        )
+        role, name = fields.get("role"), inst["name"]
+        if role == "master":
+            online = [
+                v
+                for k, v in fields.items()
+                if k.startswith("slave") and k[5:].isdigit() and "state=online" in v
+            ]
+            if len(online) != len(hosts) - 1:
+                problems.append(mismatch(host, f"{name} replicas online", len(hosts) - 1, fields))
+            for replica in online:
+                lag = int(dict(p.split("=", 1) for p in replica.split(","))["lag"])
+                if lag > max_lag:
+                    problems.append(mismatch(host, f"{name} replica lag (s)", f"<= {max_lag}", lag))
+        elif role == "slave":
+            if fields.get("master_host") not in peers:
+                want = f"one of {sorted(peers)}"
+                problems.append(
+                    mismatch(host, f"{name} master_host", want, fields.get("master_host"))
+                )
+            if fields.get("master_link_status") != "up":
+                problems.append(
+                    mismatch(
+                        host, f"{name} master_link_status", "up", fields.get("master_link_status")
+                    )
+                )
+            last_io = int(fields.get("master_last_io_seconds_ago", "-1"))
+            if not 0 <= last_io <= max_lag:
+                problems.append(
+                    mismatch(
+                        host, f"{name} seconds since the primary spoke", f"<= {max_lag}", last_io
+                    )
+                )
+        else:
+            problems.append(mismatch(host, f"{name} role", "master or slave", role))
     assert_no_mismatches(problems)
 
 

@@ -108,10 +108,11 @@ CASES = [
         "app-2: ansible_host 192.0.2.21 is also the address of app-1",
     ),
     (
-        "a Redis host the app never uses",
-        hosts_edit(REDIS_1, REDIS_1 + "        redis-2:\n          ansible_host: 192.0.2.32\n"),
+        "a second Redis host without three Sentinels",
+        hosts_edit("        redis-2:\n        lb-1:\n", "        redis-2:\n"),
         "staging",
-        "redis-2: in group redis, but the app uses only the first Redis host (redis-1)",
+        "redis-2: in group redis, so the persist instance replicates and the app finds its primary"
+        " through Sentinel, but group sentinel has 2 hosts (needs at least 3",
     ),
     (
         "an empty group a playbook needs",

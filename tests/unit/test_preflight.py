@@ -91,7 +91,7 @@ def test_offline_preflight_validates_every_role_input(env, project_copy):
     password = make_vault(project_copy, env)
     result = invoke("check.preflight", "--env", env, "--offline", cwd=project_copy, vault=password)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 hosts, groups lb, app, redis" in result.stdout
+    assert "6 hosts, groups lb, app, redis" in result.stdout
     assert "role inputs valid on every host" in result.stdout
 
 
