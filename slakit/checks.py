@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import requests
+
 from slakit import ansible, smoke, stack, verify
 from slakit.envs import Environment
 from slakit.gates import Gate, gate
@@ -76,6 +78,37 @@ def host_smoke_gate(env: Environment, since: datetime | None) -> Gate:
         f"{hosts - len({f['host'] for f in result.failures})}/{hosts} app hosts clean",
         detail=result.first_failure(),
     )
+
+
+COMPREHENSIVE = "/api/v1/health/comprehensive"
+
+
+def redis_ha_gates(deployed: stack.Stack) -> list[Gate]:
+    """With more than one Redis host: the persist tier as the app sees it through the first load
+    balancer (the primary Sentinel named, its replicas online, their lag). None otherwise."""
+    if len(deployed.hosts("redis")) < 2:
+        return []
+    name = "Redis HA: persist primary and replicas, as the app finds them"
+    base = next(iter(deployed.lb_urls().values()))
+    try:
+        reply = requests.get(base + COMPREHENSIVE, timeout=10, verify=deployed.lb_ca_file() or True)
+        l2 = reply.json()["tiers"]["l2"]
+        replication = l2["replication"]
+    except (requests.RequestException, ValueError, KeyError, TypeError) as err:
+        return [gate(name, False, "not read", detail=f"{base}{COMPREHENSIVE}: {err}")]
+    value = (
+        f"primary {replication.get('primary')} found via {replication.get('found_via')}, "
+        f"{replication.get('connected_replicas')} replicas online (min "
+        f"{replication.get('min_replicas')}), lag {replication.get('max_lag_seconds')} s"
+    )
+    ok = (
+        l2.get("status") == "up"
+        and replication.get("status") == "ok"
+        and replication.get("found_via") == "sentinel"
+        and replication.get("connected_replicas") == len(deployed.hosts("redis")) - 1
+    )
+    target = f"found via Sentinel, {len(deployed.hosts('redis')) - 1} replicas online"
+    return [gate(name, ok, value, target, detail=f"status {replication.get('status')}")]
 
 
 def verify_gate(env: Environment, junit: Path, limit: str = "", quiet: bool = True) -> Gate:

@@ -160,7 +160,11 @@ def _checks(
         deployed = None
         gates = [gate("Smoke: what the roles published", False, "not read", detail=str(err))]
     if deployed is not None:
-        gates = [*checks.http_gates(deployed, spec, env), checks.host_smoke_gate(env, started)]
+        gates = [
+            *checks.http_gates(deployed, spec, env),
+            checks.host_smoke_gate(env, started),
+            *checks.redis_ha_gates(deployed),
+        ]
     if not all(g.passed for g in gates) and release_switched(converge) and not opts.no_rollback:
         return gates  # run() rolls back: no SLA run against a release that is leaving
     if deployed is None:

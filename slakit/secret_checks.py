@@ -15,9 +15,9 @@ secret never appears in argv, output, logs or reports.
 - app_token_secret: at least TOKEN_MIN_BYTES bytes (UTF-8) and TOKEN_MIN_DISTINCT distinct
   characters (`invoke secrets.vault` makes 64 characters of base64url);
 - app_users: the service's own parser accepts it (scrypt hashes, known roles);
-- the redis_*_password secrets differ from app_token_secret. Their length (redis_password_min_length) and their difference from each
-  other are the redis role's checks (roles/redis/tasks/validate.yml), run by the preflight's
-  `--tags preflight`.
+- the redis_*_password secrets differ from app_token_secret. Their length
+  (redis_password_min_length) and their difference from each other are the redis role's
+  checks (roles/redis/tasks/validate.yml), run by the preflight's `--tags preflight`.
 """
 
 from __future__ import annotations

@@ -39,10 +39,12 @@ def smoke(c, env="lab", story=""):
     environment = envs.resolve(env)
     credentials.export(environment)
     spec = load_spec().select([s for s in story.split(",") if s] or None)
+    deployed = stack.load(environment)
     _report(
         [
-            *checks.http_gates(stack.load(environment), spec, environment),
+            *checks.http_gates(deployed, spec, environment),
             checks.host_smoke_gate(environment, None),
+            *checks.redis_ha_gates(deployed),
         ],
         "smoke",
     )

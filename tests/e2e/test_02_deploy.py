@@ -16,6 +16,7 @@ EXPECTED_GATES = (
     "Smoke: endpoints through the load balancer",
     "Smoke: endpoints on each app host (loopback)",
     "Smoke: Redis instances and app logs from every app host",
+    "Redis HA: persist primary and replicas, as the app finds them",
     "SLA measurement valid",
     "Platform SLA Compliance",
     "SLA Objectives",
@@ -50,7 +51,7 @@ def test_deploy_and_smoke_gates_pass(deployed):
     _, outdir = deployed
     gates = {g["name"]: g for g in json.loads((outdir / "readiness.json").read_text())["gates"]}
     security = [name for name in EXPECTED_GATES if name.startswith("Security:")]
-    for name in (*EXPECTED_GATES[:4], "Host verification: testinfra", *security):
+    for name in (*EXPECTED_GATES[:5], "Host verification: testinfra", *security):
         assert gates[name]["status"] == "passed", gates[name]
     assert gates["Smoke: endpoints through the load balancer"]["figure"].startswith("16/16")
     assert gates["Smoke: endpoints on each app host (loopback)"]["figure"].startswith("32/32")
