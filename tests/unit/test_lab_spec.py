@@ -43,7 +43,10 @@ def test_reads_hosts_groups_and_network(tmp_path):
 
 def test_the_shipped_lab_inventory_is_valid():
     spec = load_spec(Path("inventories/lab/hosts.yml"))
-    assert {h.name for h in spec.hosts} == {"lb-1", "app-1", "app-2", "redis-1", "mon-1"}
+    names = {h.name for h in spec.hosts}
+    assert names == {"lb-1", "app-1", "app-2", "redis-1", "redis-2", "mon-1"}
+    groups = {h.name: set(h.groups) for h in spec.hosts}
+    assert groups["lb-1"] == {"lb", "sentinel"} and groups["redis-2"] == {"redis", "sentinel"}
 
 
 @pytest.mark.parametrize(
