@@ -10,7 +10,6 @@ import sys
 import time
 import uuid
 
-import pytest
 from sentinel_harness import (
     LEDGER,
     MASTER,
