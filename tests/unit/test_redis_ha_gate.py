@@ -1,0 +1,96 @@
+"""The readiness line for Redis HA (slakit/checks.py redis_ha_gates) reads the app's
+comprehensive health through the first load balancer: a stand-in HTTP server on a real socket
+answers with what the service reports in each case."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from slakit import checks, stack
+
+REDIS_HOSTS = {"redis-1": {}, "redis-2": {}}
+
+
+def health(status: str = "ok", via: str = "sentinel", online: int = 1) -> dict[str, Any]:
+    """The shape of GET /api/v1/health/comprehensive (service/src/slakit_service/routes.py)."""
+    replication = {
+        "status": status,
+        "found_via": via,
+        "primary": "172.28.50.31:6380",
+        "connected_replicas": online,
+        "min_replicas": 1,
+        "max_lag_seconds": 0,
+    }
+    return {"tiers": {"l2": {"status": "up", "replication": replication}}}
+
+
+@pytest.fixture
+def lb() -> Iterator[tuple[dict[str, Any], str]]:
+    answer: dict[str, Any] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(answer).encode()
+            self.send_response(200 if self.path == checks.COMPREHENSIVE else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield answer, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def deployed(url: str, redis_hosts: dict[str, Any]) -> stack.Stack:
+    inventory = {"lb": {"hosts": ["lb-1"]}, "redis": {"hosts": list(redis_hosts)}}
+    return stack.Stack(inventory, {"lb-1": {"loadbalancer": {"url": url}}})
+
+
+def test_one_redis_host_has_no_ha_line(lb):
+    _, url = lb
+    assert checks.redis_ha_gates(deployed(url, {"redis-1": {}})) == []
+
+
+def test_a_primary_found_via_sentinel_with_its_replica_passes_with_its_figures(lb):
+    answer, url = lb
+    answer.update(health())
+    (gate,) = checks.redis_ha_gates(deployed(url, REDIS_HOSTS))
+    assert gate.passed
+    assert gate.figure == (
+        "primary 172.28.50.31:6380 found via sentinel, 1 replicas online (min 1), lag 0 s"
+    )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        health(status="insufficient_replicas", online=0),
+        health(via="url"),
+        health(online=0),
+        {"tiers": {"l2": {"status": "up"}}},  # the app does not use Sentinel at all
+    ],
+    ids=["replica-missing", "not-via-sentinel", "no-replica-online", "no-replication"],
+)
+def test_a_persist_tier_without_ha_fails(lb, reply):
+    answer, url = lb
+    answer.update(reply)
+    (gate,) = checks.redis_ha_gates(deployed(url, REDIS_HOSTS))
+    assert not gate.passed
+
+
+def test_an_unreachable_load_balancer_fails_saying_so():
+    (gate,) = checks.redis_ha_gates(deployed("http://127.0.0.1:9", REDIS_HOSTS))
+    assert not gate.passed and gate.figure == "not read"
