@@ -66,12 +66,10 @@ def test_sentinel_runs_bound_and_filtered(host):
     if allow != want_allow:
         problems.append(mismatch(host, f"{unit} IPAddressAllow", sorted(want_allow), sorted(allow)))
     state = f"{expected(host, 'redis_sentinel_dir')}/sentinel.conf"
-    owners = file_owners(host, [state, expected(host, "redis_sentinel_env_file")])
+    env_file = expected(host, "redis_sentinel_env_file")
+    owners = file_owners(host, [state, env_file])
     user, group = expected(host, "redis_user"), expected(host, "redis_group")
-    for path, want_owner in (
-        (state, (user, group, 0o600)),
-        (list(owners)[1], ("root", "root", 0o600)),
-    ):
+    for path, want_owner in ((state, (user, group, 0o600)), (env_file, ("root", "root", 0o600))):
         if owners[path] != want_owner:
             problems.append(mismatch(host, f"{path} owner, group, mode", want_owner, owners[path]))
     assert_no_mismatches(problems)
@@ -103,7 +101,7 @@ def test_every_sentinel_names_the_same_primary_and_the_quorum_holds(host):
         primaries = {tuple(v) for v in named.values()}
         if len(primaries) != 1:
             problems.append(mismatch(host, f"{master}: primary per Sentinel", "one", named))
-        (primary,) = primaries or {()}
+        primary = next(iter(primaries)) if len(primaries) == 1 else ()
         if list(primary) not in [[a, str(port)] for a in replication]:
             problems.append(mismatch(host, f"{master} primary", f"one of {replication}", primary))
         fields = sentinel_cli(host, "SENTINEL", "MASTER", master).stdout.splitlines()
