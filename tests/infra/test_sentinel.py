@@ -9,6 +9,7 @@ Sentinels' own answers (redis-cli with the root-only credentials file the role w
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 
 import pytest
@@ -62,7 +63,8 @@ def test_sentinel_runs_bound_and_filtered(host):
     if seen != want:
         problems.append(mismatch(host, f"{unit} listeners", sorted(want), sorted(seen)))
     allow = set(unit_properties(host, unit, ["IPAddressAllow"])["IPAddressAllow"].split())
-    want_allow = {"127.0.0.0/8", "::1/128"} | set(expected(host, "redis_sentinel_allowed_clients"))
+    clients = expected(host, "redis_sentinel_allowed_clients")
+    want_allow = {"127.0.0.0/8", "::1/128"} | {str(ipaddress.ip_network(a)) for a in clients}
     if allow != want_allow:
         problems.append(mismatch(host, f"{unit} IPAddressAllow", sorted(want_allow), sorted(allow)))
     state = f"{expected(host, 'redis_sentinel_dir')}/sentinel.conf"
