@@ -7,7 +7,8 @@
   (`loadbalancer_http_redirect: false`), which the line then says.
 - App port: refused from every inventory host outside the LB group, and accepted from every
   LB host (the control: a probe that reaches nothing proves nothing).
-- Redis: a PING without credentials is answered NOAUTH by every instance, from each app host.
+- Redis: a PING without credentials is answered NOAUTH by every instance and every Sentinel,
+  from each app host.
 - Unit exposure: `systemd-analyze security` of each unit the roles run, within its role's
   `*_exposure_max`.
 - Secrets: none an example or placeholder (the preflight's secret checks, run again).
@@ -159,11 +160,13 @@ def probe_plan(deployed: stack.Stack) -> dict[str, dict[str, list[str]]]:
     app_targets = {
         h: _host_port(deployed.published(h, "app")["url"]) for h in deployed.hosts("app")
     }
-    first_redis = deployed.hosts("redis")[:1]
     redis_targets = [
         _host_port(url)
-        for h in first_redis
+        for h in deployed.hosts("redis")
         for url in deployed.published(h, "redis")["urls"].values()
+    ] + [  # Sentinels speak the same protocol and require their password too
+        f"{fact['bind'][0]}:{fact['port']}"
+        for fact in (deployed.published(h, "redis_sentinel") for h in deployed.hosts("sentinel"))
     ]
     everyone = sorted(deployed.inventory.get("_meta", {}).get("hostvars", {}))
     return {
