@@ -359,3 +359,12 @@ def test_short_redis_password_is_named_by_the_redis_role(project_copy, good):
 def test_equal_redis_passwords_are_named_by_the_redis_role(project_copy, good):
     line = refused(project_copy, {**good, "redis_admin_password": good["redis_app_password"]})
     assert "redis_app_password and redis_admin_password: must differ on redis-1" in line
+
+
+def test_a_sentinel_password_equal_to_the_apps_is_named_by_the_redis_role(project_copy, good):
+    line = refused(project_copy, {**good, "redis_sentinel_password": good["redis_app_password"]})
+    assert (
+        "redis_replication_password, redis_sentinel_auth_password and redis_sentinel_password: "
+        "must differ from each other and from the other Redis passwords on redis-1"
+    ) in line
+    assert "redis_app_password and redis_admin_password" not in line
