@@ -5,12 +5,13 @@ This file only assembles namespaces; the work lives in the `slakit` package.
 
 from invoke import Collection
 
-from slakit.tasks import bench, check, deploy, dev, lab, release, secrets
+from slakit.tasks import bench, check, deploy, dev, drill, lab, release, secrets
 
 ns = Collection()
 ns.add_task(deploy.deploy)
 ns.add_task(release.rollback)
 ns.add_collection(check.ns)
+ns.add_collection(drill.ns)
 ns.add_collection(lab.ns)
 ns.add_collection(secrets.ns)
 ns.add_task(bench.bench)
