@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -83,31 +85,50 @@ def host_smoke_gate(env: Environment, since: datetime | None) -> Gate:
 COMPREHENSIVE = "/api/v1/health/comprehensive"
 
 
-def redis_ha_gates(deployed: stack.Stack) -> list[Gate]:
+REDIS_HA_SETTLE_S = 30.0  # a replica that resynchronises after a converge's restart
+
+
+def redis_ha_gates(
+    deployed: stack.Stack,
+    settle_s: float = REDIS_HA_SETTLE_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Gate]:
     """With more than one Redis host: the persist tier as the app sees it through the first load
-    balancer (the primary Sentinel named, its replicas online, their lag). None otherwise."""
+    balancer (the primary Sentinel named, its replicas online, their lag), read again for up to
+    `settle_s` while a replica is still resynchronising. None with one Redis host."""
     if len(deployed.hosts("redis")) < 2:
         return []
     name = "Redis HA: persist primary and replicas, as the app finds them"
     base = next(iter(deployed.lb_urls().values()))
-    try:
-        reply = requests.get(base + COMPREHENSIVE, timeout=10, verify=deployed.lb_ca_file() or True)
-        l2 = reply.json()["tiers"]["l2"]
-        replication = l2["replication"]
-    except (requests.RequestException, ValueError, KeyError, TypeError) as err:
-        return [gate(name, False, "not read", detail=f"{base}{COMPREHENSIVE}: {err}")]
+    replicas = len(deployed.hosts("redis")) - 1
+    target = f"found via Sentinel, {replicas} replicas online"
+    started = clock()
+    while True:
+        try:
+            reply = requests.get(
+                base + COMPREHENSIVE, timeout=10, verify=deployed.lb_ca_file() or True
+            )
+            l2 = reply.json()["tiers"]["l2"]
+            replication = l2["replication"]
+        except (requests.RequestException, ValueError, KeyError, TypeError) as err:
+            return [gate(name, False, "not read", detail=f"{base}{COMPREHENSIVE}: {err}")]
+        ok = (
+            l2.get("status") == "up"
+            and replication.get("status") == "ok"
+            and replication.get("found_via") == "sentinel"
+            and replication.get("connected_replicas") == replicas
+        )
+        waited = clock() - started
+        if ok or waited >= settle_s:
+            break
+        sleep(1.0)
     value = (
         f"primary {replication.get('primary')} found via {replication.get('found_via')}, "
         f"{replication.get('connected_replicas')} replicas online (min "
         f"{replication.get('min_replicas')}), lag {replication.get('max_lag_seconds')} s"
+        + (f", after {waited:.0f} s" if waited >= 1 else "")
     )
-    ok = (
-        l2.get("status") == "up"
-        and replication.get("status") == "ok"
-        and replication.get("found_via") == "sentinel"
-        and replication.get("connected_replicas") == len(deployed.hosts("redis")) - 1
-    )
-    target = f"found via Sentinel, {len(deployed.hosts('redis')) - 1} replicas online"
     return [gate(name, ok, value, target, detail=f"status {replication.get('status')}")]
 
 

@@ -17,6 +17,22 @@ from slakit import checks, stack
 REDIS_HOSTS = {"redis-1": {}, "redis-2": {}}
 
 
+class FakeClock:
+    """Seconds that pass only when the gate sleeps; `then` runs once `at` seconds have passed."""
+
+    def __init__(self, then=None, at: float = 0.0) -> None:
+        self.t, self.then, self.at = 0.0, then, at
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        if self.then and self.t >= self.at:
+            self.then()
+            self.then = None
+
+
 def health(status: str = "ok", via: str = "sentinel", online: int = 1) -> dict[str, Any]:
     """The shape of GET /api/v1/health/comprehensive (service/src/slakit_service/routes.py)."""
     replication = {
@@ -80,15 +96,35 @@ def test_a_primary_found_via_sentinel_with_its_replica_passes_with_its_figures(l
         health(status="insufficient_replicas", online=0),
         health(via="url"),
         health(online=0),
-        {"tiers": {"l2": {"status": "up"}}},  # the app does not use Sentinel at all
     ],
-    ids=["replica-missing", "not-via-sentinel", "no-replica-online", "no-replication"],
+    ids=["replica-missing", "not-via-sentinel", "no-replica-online"],
 )
-def test_a_persist_tier_without_ha_fails(lb, reply):
+def test_a_persist_tier_without_ha_fails_after_the_settle_time(lb, reply):
     answer, url = lb
     answer.update(reply)
-    (gate,) = checks.redis_ha_gates(deployed(url, REDIS_HOSTS))
+    clock = FakeClock()
+    (gate,) = checks.redis_ha_gates(
+        deployed(url, REDIS_HOSTS), settle_s=30, clock=clock.now, sleep=clock.sleep
+    )
     assert not gate.passed
+    assert clock.t >= 30  # it read again while a replica could still be resynchronising
+
+
+def test_a_replica_that_resynchronises_within_the_settle_time_passes(lb):
+    answer, url = lb
+    answer.update(health(status="insufficient_replicas", online=0))
+    clock = FakeClock(then=lambda: answer.update(health()), at=5)
+    (gate,) = checks.redis_ha_gates(
+        deployed(url, REDIS_HOSTS), settle_s=30, clock=clock.now, sleep=clock.sleep
+    )
+    assert gate.passed and gate.figure.endswith("after 5 s"), gate.figure
+
+
+def test_an_app_without_replication_in_its_health_fails_at_once(lb):
+    answer, url = lb
+    answer.update({"tiers": {"l2": {"status": "up"}}})  # the app does not use Sentinel at all
+    (gate,) = checks.redis_ha_gates(deployed(url, REDIS_HOSTS))
+    assert not gate.passed and gate.figure == "not read"
 
 
 def test_an_unreachable_load_balancer_fails_saying_so():
