@@ -6,7 +6,11 @@ From the controller, against a deployed environment whose `redis` group has two 
 Sentinel with REDIS_PERSIST_MIN_REPLICAS of 1 or more):
 
 1. the primary is read from the service's comprehensive health through the first load balancer
-   (`tiers.l2.primary`) and mapped to its inventory host by `ansible_host`;
+   (`tiers.l2.primary`), mapped to its inventory host by `ansible_host`, and confirmed by Redis
+   itself: `ROLE` of the persist instance on every host of the group (Ansible, as the admin
+   user the redis role published) must name that host, and only it, master. The health can lag
+   a failover (each worker caches its replication figures), and stopping a replica would be a
+   drill that proves nothing; the drill waits up to SETTLED_WITHIN_S for both to agree;
 2. open-loop durable writes go through that load balancer (POST /api/v1/drill/ledger, one run
    id per drill, unique ids, RATE per second, bounded in time and count); each request's send
    time, status and error code are kept;
@@ -57,6 +61,7 @@ LEDGER_MAX_IDS = 20_000  # the service's default SLAKIT_DRILL_LEDGER_MAX_IDS: on
 MAX_REQUESTS = 19_000  # the load's bound in count, below what one run's ledger holds
 REQUEST_TIMEOUT_S = 10.0  # per request (a durable write waits up to the WAIT timeout)
 POLL_S = 0.5  # health polls while waiting
+SETTLED_WITHIN_S = 60.0  # the health and Redis's own ROLE agree on the primary
 WARMUP_ACKS = 50  # acknowledged before the stop
 WARMUP_WITHIN_S = 60.0
 PROMOTED_WITHIN_S = 120.0  # stop -> the health names another primary
@@ -154,6 +159,53 @@ def read_persist(t: Target, session: requests.Session) -> Persist | None:
         return Persist.parse(reply.json()) if reply.status_code == 200 else None
     except (requests.RequestException, ValueError):
         return None
+
+
+def persist_roles(env: Environment) -> dict[str, str]:
+    """{host: "master" | "slave" | ...}: the first line of `ROLE` of the persist instance on
+    each host of the group, asked on the host as the admin user of the redis fact (a host
+    that does not answer is absent)."""
+    fact = "ansible_local.redis"
+    play = {
+        "name": f"Read the role of {UNIT}",
+        "hosts": GROUP,
+        "gather_facts": False,
+        "tasks": [
+            {"name": "Read the local facts",
+             "ansible.builtin.setup": {"gather_subset": ["!all", "!min", "local"]}},
+            {"name": "Ask the instance its role",
+             "ansible.builtin.shell": (
+                 f"set -a; . {{{{ {fact}.admin_env_file | quote }}}}; set +a; "
+                 f"redis-cli --no-auth-warning --user {{{{ {fact}.admin_user | quote }}}} "
+                 f"-p {{{{ {fact}.instances.{INSTANCE}.port | int }}}} ROLE"
+             ),
+             "changed_when": False},
+        ],
+    }  # fmt: skip
+    out = ansible.run_plays(env.inventory, [play], ANSIBLE_TIMEOUT_S)
+    roles: dict[str, str] = {}
+    for host, answer in out["plays"][0]["tasks"][-1]["hosts"].items():
+        lines = str(answer.get("stdout", "")).split()
+        if answer.get("rc") == 0 and lines:
+            roles[host] = lines[0]
+    return roles
+
+
+def primary_disagreement(t: Target, health: Persist | None, roles: dict[str, str]) -> str:
+    """Why the health's primary is not the one master Redis reports ("" when they agree)."""
+    said = ", ".join(f"{h} {roles.get(h, 'no answer')}" for h in t.redis_hosts)
+    if health is None or health.primary is None:
+        return f"the health names no persist primary (tiers.l2.primary); Redis: {said}"
+    host = t.host_of(health.primary)
+    if host is None:
+        return (
+            f"the persist primary {health.primary} is the address of no host of group {GROUP} "
+            f"({', '.join(f'{h} {a}' for h, a in t.redis_hosts.items())})"
+        )
+    masters = [h for h in t.redis_hosts if roles.get(h) == "master"]
+    if masters != [host] or roles.keys() != t.redis_hosts.keys():
+        return f"the health names {host} ({health.primary}) the persist primary; Redis: {said}"
+    return ""
 
 
 def read_ledger(t: Target, session: requests.Session, run: str, token: str) -> set[str]:
@@ -360,19 +412,17 @@ def begin(env: Environment, rate: float) -> Start:
         raise SlakitError(f"--rate {rate:g}: the drill writes at 1 to {MAX_RATE} per second")
     t = target(env)
     token = operator_token(env, t)
+    deadline = time.monotonic() + SETTLED_WITHIN_S
     with requests.Session() as session:
-        before = read_persist(t, session)
-    if before is None or before.primary is None:
-        raise SlakitError(
-            f"{t.base_url}{HEALTH} names no persist primary (tiers.l2.primary): the service does "
-            "not find it through Sentinel; deploy the replicated persist tier first"
-        )
-    host = t.host_of(before.primary)
-    if host is None:
-        raise SlakitError(
-            f"the persist primary {before.primary} is the address of no host of group {GROUP} "
-            f"({', '.join(f'{h} {a}' for h, a in t.redis_hosts.items())})"
-        )
+        while True:
+            before = read_persist(t, session)
+            why = primary_disagreement(t, before, persist_roles(env))
+            if not why or time.monotonic() > deadline:
+                break
+            time.sleep(POLL_S)
+    if why or before is None or before.primary is None:
+        raise SlakitError(f"the persist primary is not settled in {SETTLED_WITHIN_S:.0f} s: {why}")
+    host = str(t.host_of(before.primary))
     if before.status != "ok":
         raise SlakitError(
             f"the persist tier is not ready for a failover: replication status {before.status} "

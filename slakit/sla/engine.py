@@ -126,6 +126,24 @@ async def run_checks_async(
     return result
 
 
+def run_load_tests(spec: Spec, base_url: str, options: RunOptions) -> list[LoadTestResult]:
+    """Only the `--load-test` ramps of the spec's stories, without the nominal measurement
+    before them: for `invoke tune`, which compares settings by capacity (blocking)."""
+
+    async def ramps() -> list[LoadTestResult]:
+        target = parse_base_url(base_url, str(options.ca_file) if options.ca_file else None)
+        env = os.environ if options.env is None else options.env
+        tokens = Tokens(spec, target.url, env, target.ca_file)
+        out = []
+        with Progress(options.progress) as progress:
+            for story in spec.select(options.stories).stories:
+                item = await prepare_story(story, target, env, tokens, False)
+                out.append(await ramp_story(spec, item, target, options.processes, progress))
+        return out
+
+    return run_loop(ramps())
+
+
 async def run_story(
     spec: Spec, item: PreparedStory, target: Target, processes: int | None, progress: Progress
 ) -> StoryResult:

@@ -134,6 +134,27 @@ def test_an_address_maps_to_its_inventory_host() -> None:
     assert t.host_of("10.0.0.1:6380") is None
 
 
+def test_the_drill_stops_only_the_primary_the_health_and_redis_agree_on() -> None:
+    t = failover.Target(
+        "lab", "lb-1", "https://172.28.50.10", None,
+        {"redis-1": "172.28.50.31", "redis-2": "172.28.50.32"},
+    )  # fmt: skip
+    health = failover.Persist("172.28.50.32:6380", "ok", (("172.28.50.31:6380", "online"),))
+    assert failover.primary_disagreement(t, health, {"redis-1": "slave", "redis-2": "master"}) == ""
+    # just after a failover: the service still names redis-2, Redis says redis-1 took over
+    stale = failover.primary_disagreement(t, health, {"redis-1": "master", "redis-2": "slave"})
+    assert stale == (
+        "the health names redis-2 (172.28.50.32:6380) the persist primary; "
+        "Redis: redis-1 master, redis-2 slave"
+    )
+    # two masters (a split) or an unanswered host: not settled either
+    assert failover.primary_disagreement(t, health, {"redis-1": "master", "redis-2": "master"})
+    assert "redis-1 no answer" in failover.primary_disagreement(t, health, {"redis-2": "master"})
+    assert "names no persist primary" in failover.primary_disagreement(t, None, {})
+    elsewhere = failover.Persist("10.0.0.9:6380", "ok", ())
+    assert "no host of group redis" in failover.primary_disagreement(t, elsewhere, {})
+
+
 def write_inventory(tmp_path: Path, redis: list[str], lb: bool = True) -> Environment:
     groups = {"app": {"hosts": {"app-1": {"ansible_host": "192.0.2.21"}}}}
     groups["redis"] = {"hosts": {h: {"ansible_host": f"192.0.2.{31 + i}"} for i, h in
