@@ -161,6 +161,9 @@ def read_persist(t: Target, session: requests.Session) -> Persist | None:
         return None
 
 
+ASK_ROLE = "Ask the instance its role"
+
+
 def persist_roles(env: Environment) -> dict[str, str]:
     """{host: "master" | "slave" | ...}: the first line of `ROLE` of the persist instance on
     each host of the group, asked on the host as the admin user of the redis fact (a host
@@ -173,7 +176,7 @@ def persist_roles(env: Environment) -> dict[str, str]:
         "tasks": [
             {"name": "Read the local facts",
              "ansible.builtin.setup": {"gather_subset": ["!all", "!min", "local"]}},
-            {"name": "Ask the instance its role",
+            {"name": ASK_ROLE,
              "ansible.builtin.shell": (
                  f"set -a; . {{{{ {fact}.admin_env_file | quote }}}}; set +a; "
                  f"redis-cli --no-auth-warning --user {{{{ {fact}.admin_user | quote }}}} "
@@ -184,10 +187,13 @@ def persist_roles(env: Environment) -> dict[str, str]:
     }  # fmt: skip
     out = ansible.run_plays(env.inventory, [play], ANSIBLE_TIMEOUT_S)
     roles: dict[str, str] = {}
-    for host, answer in out["plays"][0]["tasks"][-1]["hosts"].items():
-        lines = str(answer.get("stdout", "")).split()
-        if answer.get("rc") == 0 and lines:
-            roles[host] = lines[0]
+    for task in out["plays"][0]["tasks"]:  # one entry per host and task (slakit's strategy)
+        if task["task"]["name"] != ASK_ROLE:
+            continue
+        for host, answer in task["hosts"].items():
+            lines = str(answer.get("stdout", "")).split()
+            if answer.get("rc") == 0 and lines:
+                roles[host] = lines[0]
     return roles
 
 

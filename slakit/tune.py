@@ -236,7 +236,9 @@ def measurer(env: Environment, spec: Spec, stories: list[str], steps: int) -> Me
     credentials.export(env)
     deployed = stack.load(env)
     base_url = next(iter(deployed.lb_urls().values()))
-    capped = replace(spec, load_test=replace(spec.load_test, max_steps=steps))
+    ramp = spec.load_test  # `steps` steps, beyond the spec's max_multiplier if need be
+    ceiling = max(ramp.max_multiplier, ramp.start_multiplier * ramp.growth ** (steps - 1))
+    capped = replace(spec, load_test=replace(ramp, max_steps=steps, max_multiplier=ceiling))
     options = RunOptions(stories=stories, load_test=True, ca_file=deployed.lb_ca_file())
 
     def measure(_values: dict[str, Any]) -> list[LoadTestResult]:
