@@ -7,14 +7,15 @@ time. The drill itself runs against the lab in tests/e2e/test_13_failover_drill.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
 from slakit_service.replication import summarize
+from stand_in import serving
 
 from slakit import failover, load
 from slakit.envs import Environment
@@ -206,31 +207,16 @@ def test_error_codes_come_from_the_body_else_the_status() -> None:
 # --- the open-loop load against a real HTTP server on loopback ---------------------------------
 
 
-class Ledgerish(BaseHTTPRequestHandler):
+def ledgerish(_method: str, _path: str, headers: Message, raw: bytes) -> tuple[int, Any]:
     """Acknowledges even ids, refuses odd ones the way the service does (503, JSON error)."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        ok = int(body["id"][1:]) % 2 == 0 and self.headers.get("Authorization") == "Bearer t"
-        reply = b'{"added": true}' if ok else b'{"error": "not_replicated"}'
-        self.send_response(200 if ok else 503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    ok = int(json.loads(raw)["id"][1:]) % 2 == 0 and headers.get("Authorization") == "Bearer t"
+    return (200, {"added": True}) if ok else (503, {"error": "not_replicated"})
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Ledgerish)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(ledgerish) as url:
+        yield url
 
 
 def writes(i: int) -> load.Request:

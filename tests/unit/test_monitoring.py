@@ -7,14 +7,13 @@ it. The clock is faked so that waiting for a target that never comes UP costs no
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 
 import pytest
 import yaml
+from stand_in import serving
 
 from slakit import monitoring, stack
 from slakit.gates import Status
@@ -101,24 +100,12 @@ class Api:
 def api() -> Iterator[tuple[Api, str]]:
     state = Api()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(state.answer(self.path)).encode()
-            self.send_response(200 if body != b"{}" else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(_method: str, path: str, _headers: Message, _body: bytes) -> tuple[int, Any]:
+        reply = state.answer(path)
+        return (200 if reply else 404), reply
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(answer) as url:
+        yield state, url
 
 
 def deployed(url: str) -> stack.Stack:

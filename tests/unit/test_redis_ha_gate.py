@@ -4,13 +4,12 @@ answers with what the service reports in each case."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 
 import pytest
+from stand_in import serving
 
 from slakit import checks, stack
 
@@ -50,24 +49,11 @@ def health(status: str = "ok", via: str = "sentinel", online: int = 1) -> dict[s
 def lb() -> Iterator[tuple[dict[str, Any], str]]:
     answer: dict[str, Any] = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(answer).encode()
-            self.send_response(200 if self.path == checks.COMPREHENSIVE else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def reply(_method: str, path: str, _headers: Message, _body: bytes) -> tuple[int, Any]:
+        return (200 if path == checks.COMPREHENSIVE else 404), answer
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield answer, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(reply) as url:
+        yield answer, url
 
 
 def deployed(url: str, redis_hosts: dict[str, Any]) -> stack.Stack:
