@@ -35,6 +35,7 @@ SECTIONS: dict[str, str] = {  # in run order: lab and deploy recreate the lab, r
     "service": "slakit.benches.service:run",
     "metrics": "slakit.benches.metrics:run",
     "checker": "slakit.benches.checker:run",
+    "tail": "slakit.benches.tail:run",
     "tune": "slakit.benches.tune:run",
 }
 

@@ -1,7 +1,7 @@
 """Tune bench: `invoke tune` on the deployed lab with the default grid (sla/tune.yml) for the
 stories in STORIES, then each story's capacity at SLA with the settings the lab started with
 against the chosen ones, both measured in that one run. The hosts go back to the inventory's
-settings at the end (no --apply). About 20 minutes on the 2-core lab.
+settings at the end (no --apply). Long: each of the grid's values is applied and ramped.
 SLAKIT_BENCH_TUNE_STEPS (default 8: up to x16.8 the nominal rate) sets the ramp's length."""
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def test_the_canary_story_runs_only_when_named() -> None:
     assert story.endpoints and all(
         e.headers == {canary.PIN_HEADER: "${" + canary.PIN_ENV + "}"} for e in story.endpoints
     )
-    with pytest.raises(SlakitError, match="on demand: canary"):
+    with pytest.raises(SlakitError, match=r"on demand: (\w+, )*canary"):
         real.select(["nope"])
     with pytest.raises(SlakitError, match="every story is on_demand"):
         parse_spec(
