@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from slakit import ansible, credentials, stack
 from slakit.envs import Environment
 from slakit.errors import SlakitError
@@ -82,6 +84,9 @@ def load_grid(path: Path, playbooks_dir: Path = ansible.ROOT / "playbooks") -> G
     return Grid(path, tuple(settings))
 
 
+_MISSING = object()
+
+
 def incumbents(
     grid: Grid, inventory: dict[str, Any], resolved: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -104,9 +109,6 @@ def incumbents(
             )
         out[s.var] = next(iter(values.values()))
     return out
-
-
-_MISSING = object()
 
 
 @dataclass
@@ -268,9 +270,11 @@ def search(
             put(values)
             trial = record(Trial(setting.var, value, values), measure(values))
             if not trial.nominal_passed:  # one noisy moment must not rule a value out
-                first = summary(trial)
+                first = f"{summary(trial)} ({trial.note})"
                 trial = record(Trial(setting.var, value, values), measure(values))
-                trial.note = f"measured twice; the first: {first}"
+                trial.note = "; ".join(
+                    filter(None, [f"measured twice; the first: {first}", trial.note])
+                )
             trial.seconds = round(now() - began, 1)
             trials.append(trial)
             say(f"{setting.var}={value}: {summary(trial)}")
@@ -338,8 +342,6 @@ def tuned_path(env: Environment, group: str) -> Path:
 
 
 def tuned_yaml(values: dict[str, Any]) -> str:
-    import yaml
-
     head = "---\n# Written by `invoke tune --apply` (its report says how each value was chosen).\n"
     return head + yaml.safe_dump(values, sort_keys=False, default_flow_style=False)
 
