@@ -193,6 +193,14 @@ def test_open_files_and_maxconn(host):
     assert_no_mismatches(problems)
 
 
+def test_threads(host):
+    """HAProxy runs loadbalancer_nbthread threads; 0: HAProxy's default, one per CPU it may use
+    (`nproc`: the CPUs of the affinity mask it inherits)."""
+    wanted = int(expected(host, "loadbalancer_nbthread")) or int(host.check_output("nproc"))
+    actual = show_info(host).get("Nbthread")
+    assert actual == str(wanted), mismatch(host, "show info Nbthread", wanted, actual)
+
+
 def test_backend_settings(host):
     """balance, health checks and server maxconn live; retries and timeouts as loaded."""
     backend = expected(host, "loadbalancer_backend_name")
