@@ -121,17 +121,24 @@ def build_router(svc: Service) -> APIRouter:
     router.add_api_route("/health", liveness, methods=["GET", "HEAD"])
     router.add_api_route("/api/v1/health", liveness, methods=["GET", "HEAD"])
 
+    async def probe(tier: RedisTier) -> dict:
+        if not tier.configured:
+            return {"status": "not_configured"}
+        try:
+            return {"status": "up", "latency_ms": round(await tier.ping_ms(), 3)}
+        except TierUnavailable as err:
+            return {"status": "down", "error": str(err)}
+
+    async def probe_tiers() -> tuple[dict, dict]:
+        l1, l2 = await asyncio.gather(probe(svc.l1), probe(svc.l2))
+        return l1, l2
+
+    # the PINGs of the last SLAKIT_HEALTH_PROBE_SECONDS answer for every request in between
+    probes = Fresh[tuple[dict, dict]](svc.settings.health_probe_seconds)
+
     @router.get("/api/v1/health/comprehensive")
     async def comprehensive() -> dict:
-        async def probe(tier: RedisTier) -> dict:
-            if not tier.configured:
-                return {"status": "not_configured"}
-            try:
-                return {"status": "up", "latency_ms": round(await tier.ping_ms(), 3)}
-            except TierUnavailable as err:
-                return {"status": "down", "error": str(err)}
-
-        l1, l2 = await asyncio.gather(probe(svc.l1), probe(svc.l2))
+        l1, l2 = (dict(t) for t in await probes.aget(probe_tiers))  # copies: l2 gets more
         degraded = [name for name, t in (("l1", l1), ("l2", l2)) if t["status"] != "up"]
         if svc.replication is not None:  # Sentinel or WAIT: the primary and its replicas
             l2["replication"] = replication = await svc.replication.report()
