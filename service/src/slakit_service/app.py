@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Any:
         openapi_url="/openapi.json" if docs else None,
     )
     errors.install(api)
-    api.include_router(build_router(service))
+    build_router(service, api.router)
     api.state.service = service
     limited = BodyLimit(api, service.settings.max_body_bytes)
     outer = FastPath(limited, service.l0, service.stats, service.settings.l0_fastpath)

@@ -78,8 +78,9 @@ async def _optional_body(request: Request, model: type[M], required: bool = Fals
         raise ApiError(422, "invalid_request", problems) from None
 
 
-def build_router(svc: Service) -> APIRouter:
-    router = APIRouter()
+def build_router(svc: Service, router: APIRouter) -> APIRouter:
+    """Adds the endpoints to `router`: the app's own (an included router costs every request
+    a second round of route matching)."""
     ledger = Ledger(svc.l2, svc.settings.drill_ledger_max_ids)
 
     async def view(name: str) -> Response:
