@@ -111,5 +111,11 @@ class Service:
         old."""
         return self._stats.get(lambda: encode(stats.aggregate(self.stats)))
 
+    def stats_body(self) -> bytes:
+        """GET /api/v1/performance/stats: every worker's figures, then this worker's."""
+        this_worker = encode({"pid": os.getpid(), "l0_entries": len(self.l0)})
+        # the shared figures are encoded once per refresh; this worker's are spliced in
+        return self.aggregate_stats()[:-1] + b',"this_worker":' + this_worker + b"}"
+
     def live_workers(self) -> int:
         return self._workers.get(lambda: stats.live_workers(self.stats))
