@@ -33,6 +33,7 @@ SECTIONS: dict[str, str] = {  # in run order: lab and deploy recreate the lab, r
     "redis": "slakit.benches.redis:run",
     "tls": "slakit.benches.tls:run",
     "service": "slakit.benches.service:run",
+    "endpoints": "slakit.benches.endpoints:run",
     "metrics": "slakit.benches.metrics:run",
     "checker": "slakit.benches.checker:run",
     "tail": "slakit.benches.tail:run",

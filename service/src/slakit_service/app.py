@@ -10,10 +10,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from . import errors
+from . import errors, precomputed
 from .config import ConfigError, Settings
 from .drill import with_delay
 from .fastpath import FastPath
+from .health import Health
 from .limits import BodyLimit
 from .routes import build_router
 from .service import Service
@@ -40,10 +41,12 @@ def create_app(settings: Settings | None = None) -> Any:
         openapi_url="/openapi.json" if docs else None,
     )
     errors.install(api)
-    api.include_router(build_router(service))
+    health = Health(service)
+    build_router(service, api.router, health)
     api.state.service = service
     limited = BodyLimit(api, service.settings.max_body_bytes)
-    outer = FastPath(limited, service.l0, service.stats, service.settings.l0_fastpath)
+    answers = precomputed.answers(service, health)
+    outer = FastPath(limited, service.l0, service.stats, service.settings.l0_fastpath, answers)
     served = with_delay(outer, service.settings.drill_delay_ms)  # drills only; 0 = outer
     served.service = service
     return served

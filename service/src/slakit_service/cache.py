@@ -164,8 +164,8 @@ class TieredCache:
             start = time.perf_counter()
             names = list(entries)
             keys = [self.redis_key(n) for n in names]
-            remaining = {"l1": await self._pttls(self.l1, keys)}
-            remaining["l2"] = await self._pttls(self.l2, keys)
+            pttls = await asyncio.gather(self._pttls(self.l1, keys), self._pttls(self.l2, keys))
+            remaining = dict(zip(("l1", "l2"), pttls, strict=True))
             report, counts = [], {"fresh": 0, "filled": 0, "computed": 0}
             for i, (name, key) in enumerate(zip(names, keys, strict=True)):
                 states = {"l0": self._l0_state(name)}

@@ -201,6 +201,9 @@ class Settings:
     persist_wait_timeout_ms: int = 500  # how long a durable write WAITs for them
     persist_probe_seconds: float = 2.0  # freshness of the replication figures of the health
     drill_ledger_max_ids: int = 20_000  # ids one drill ledger (run) holds at most
+    # figures summed over the workers (performance stats, live workers): at most this old
+    stats_refresh_seconds: float = 1.0
+    health_probe_seconds: float = 1.0  # the comprehensive health's Redis PINGs: at most this old
 
     def may_scrape(self, address: str) -> bool:
         try:
@@ -257,4 +260,6 @@ class Settings:
             persist_wait_timeout_ms=wait_ms,
             persist_probe_seconds=_env_float("SLAKIT_PERSIST_PROBE_SECONDS", 2.0, 0.1),
             drill_ledger_max_ids=_env_int("SLAKIT_DRILL_LEDGER_MAX_IDS", 20_000, 1),
+            stats_refresh_seconds=min(_env_float("SLAKIT_STATS_REFRESH_SECONDS", 1.0), 60.0),
+            health_probe_seconds=min(_env_float("SLAKIT_HEALTH_PROBE_SECONDS", 1.0), 60.0),
         )

@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from statistics import fmean, pstdev
 
 from .analytics import LAST_DAY, change_pct, money, month_label, month_of_day, pct, slope
@@ -145,6 +146,7 @@ def _period(text: str) -> tuple[str, int, int, bool]:
     return "last 30 days", LAST_DAY - 29, LAST_DAY, False
 
 
+@lru_cache(maxsize=1024)  # pure: the same question always means the same (no clock)
 def interpret(question: str) -> Interpretation:
     text = " ".join(question.lower().split())
     understood = []

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import time
 from datetime import UTC, date, datetime
 from typing import Literal, TypeVar
 
@@ -17,8 +15,9 @@ from . import analytics, insights, metrics
 from .cache import Cached, encode
 from .catalog import DEFAULT_GRANULARITY, VIEW_BY_NAME, revenue_name
 from .conversations import Recorded
-from .dataset import AS_OF, START_DATE, date_day
+from .dataset import AS_OF, date_day
 from .errors import ApiError
+from .health import Health
 from .ledger import Added, Ledger
 from .models import (
     SESSION_PATTERN,
@@ -29,9 +28,9 @@ from .models import (
     TokenRequest,
     WarmRequest,
 )
-from .redis_tier import NotReplicated, RedisTier, TierUnavailable
+from .precomputed import NO_SESSION, root_document
+from .redis_tier import NotReplicated, TierUnavailable
 from .service import Service
-from .stats import ROUTES
 
 M = TypeVar("M", bound=BaseModel)
 UNKNOWN_SESSION = "unknown or expired session; send the query without session_id to start a new one"
@@ -77,8 +76,9 @@ async def _optional_body(request: Request, model: type[M], required: bool = Fals
         raise ApiError(422, "invalid_request", problems) from None
 
 
-def build_router(svc: Service) -> APIRouter:
-    router = APIRouter()
+def build_router(svc: Service, router: APIRouter, health: Health) -> APIRouter:
+    """Adds the endpoints to `router`: the app's own (an included router costs every request
+    a second round of route matching)."""
     ledger = Ledger(svc.l2, svc.settings.drill_ledger_max_ids)
 
     async def view(name: str) -> Response:
@@ -93,71 +93,15 @@ def build_router(svc: Service) -> APIRouter:
 
     @router.get("/")
     async def root() -> dict:
-        data = svc.data
-        return {
-            "service": "slakit-service",
-            "version": svc.version,
-            "description": "retail sales analytics over a tiered cache (memory, Redis, Redis)",
-            "dataset": {
-                "orders": data.orders,
-                "from": START_DATE.isoformat(),
-                "to": AS_OF.isoformat(),
-                "fingerprint": data.fingerprint,
-            },
-            "endpoints": [r for r in ROUTES if r != "other"],
-        }
-
-    def liveness() -> dict:
-        return {
-            "status": "ok",
-            "service": "slakit-service",
-            "version": svc.version,
-            "pid": os.getpid(),
-            "uptime_seconds": round(time.time() - svc.started, 1),
-        }
+        return root_document(svc)
 
     # HEAD too: some load balancers probe with it
-    router.add_api_route("/health", liveness, methods=["GET", "HEAD"])
-    router.add_api_route("/api/v1/health", liveness, methods=["GET", "HEAD"])
+    router.add_api_route("/health", health.liveness, methods=["GET", "HEAD"])
+    router.add_api_route("/api/v1/health", health.liveness, methods=["GET", "HEAD"])
 
     @router.get("/api/v1/health/comprehensive")
     async def comprehensive() -> dict:
-        async def probe(tier: RedisTier) -> dict:
-            if not tier.configured:
-                return {"status": "not_configured"}
-            try:
-                return {"status": "up", "latency_ms": round(await tier.ping_ms(), 3)}
-            except TierUnavailable as err:
-                return {"status": "down", "error": str(err)}
-
-        l1, l2 = await asyncio.gather(probe(svc.l1), probe(svc.l2))
-        degraded = [name for name, t in (("l1", l1), ("l2", l2)) if t["status"] != "up"]
-        if svc.replication is not None:  # Sentinel or WAIT: the primary and its replicas
-            l2["replication"] = replication = await svc.replication.report()
-            l2["primary"] = replication.get("primary")
-            if replication["status"] != "ok" and "l2" not in degraded:
-                degraded.append("l2")
-        return {
-            "status": "degraded" if degraded else "healthy",
-            "degraded_tiers": degraded,
-            "tiers": {
-                "l0": {
-                    "status": "up",
-                    "entries": len(svc.l0),
-                    "max_entries": svc.l0.max_entries,
-                    "ttl_seconds": svc.l0.ttl,
-                    "fast_path": svc.settings.l0_fastpath,
-                },
-                "l1": l1,
-                "l2": l2,
-            },
-            "dataset": {"orders": svc.data.orders, "fingerprint": svc.data.fingerprint},
-            "auth": svc.auth.status,
-            "workers": svc.live_workers(),
-            "pid": os.getpid(),
-            "uptime_seconds": round(time.time() - svc.started, 1),
-            "checked_at": _now(),
-        }
+        return await health.comprehensive()
 
     @router.post("/api/v1/auth/token")
     async def token(body: TokenRequest) -> dict:
@@ -176,10 +120,8 @@ def build_router(svc: Service) -> APIRouter:
         return await view(revenue_name(granularity))
 
     @router.get("/api/v1/performance/stats")
-    async def performance() -> dict:
-        figures = svc.aggregate_stats()
-        figures["this_worker"] = {"pid": os.getpid(), "l0_entries": len(svc.l0)}
-        return figures
+    async def performance() -> Response:
+        return Response(svc.stats_body(), media_type="application/json")
 
     # Prometheus scrapes: no token (the convention). Only the scrapers' addresses may read it
     # (SLAKIT_METRICS_CLIENTS, and loopback): a request the load balancer forwards comes from
@@ -324,7 +266,7 @@ def build_router(svc: Service) -> APIRouter:
         limit: int = Query(default=20, ge=1, le=50),
     ) -> JSONResponse:
         if session_id is None:  # no session, no history
-            return JSONResponse({"session_id": None, "turns": [], "count": 0, "source": "none"})
+            return JSONResponse(NO_SESSION)
         try:
             found = await svc.conversations.history(session_id, limit)
         except TierUnavailable:

@@ -42,6 +42,10 @@ def recommend(workers: int, load_1m: float, cpus: int, low: int, high: int) -> t
     return "hold", f"load {per_core:.2f} per core, {workers} workers within [{low}, {high}]"
 
 
+def _whole(raw: bytes | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() else None
+
+
 class Scaler:
     def __init__(self, settings: Settings, persist: RedisTier) -> None:
         self.low, self.high = settings.scale_min_workers, settings.scale_max_workers
@@ -56,24 +60,31 @@ class Scaler:
             raw = await self.persist.run(lambda r: r.get(DESIRED_KEY))
         except TierUnavailable:
             return self._local_desired
-        return int(raw) if raw and raw.isdigit() else None
+        return _whole(raw)
 
     async def status(self, workers: int) -> dict:
         load = os.getloadavg()[0]
         cpus = os.cpu_count() or 1
         action, why = recommend(workers, load, cpus, self.low, self.high)
+
+        async def read(r: Redis) -> list:
+            async with r.pipeline(transaction=False) as pipe:  # one round trip for both
+                pipe.get(DESIRED_KEY)
+                pipe.lrange(EVENTS_KEY, 0, 9)
+                return await pipe.execute()
+
         events: list[dict] = []
-        persisted = True
         try:
-            raw = await self.persist.run(lambda r: r.lrange(EVENTS_KEY, 0, 9))
-            events = [json.loads(item) for item in raw]
+            raw_desired, raw_events = await self.persist.run(read)
+            desired, persisted = _whole(raw_desired), True
+            events = [json.loads(item) for item in raw_events]
         except TierUnavailable:
-            persisted = False
+            desired, persisted = self._local_desired, False
         return {
             "server": server_kind(),
             "master_pid": os.getppid() if server_kind() != "uvicorn" else None,
             "workers": workers,
-            "desired_workers": await self._desired(),
+            "desired_workers": desired,
             "bounds": {"min": self.low, "max": self.high},
             "cooldown_seconds": self.cooldown,
             "signals_enabled": self.signals,

@@ -9,11 +9,12 @@ import time
 
 from . import __version__, stats
 from .auth import Authenticator
-from .cache import Compute, TieredCache
+from .cache import Compute, TieredCache, encode
 from .catalog import VIEWS
 from .config import Settings
 from .conversations import Conversations
 from .dataset import SalesData, generate
+from .fresh import Fresh
 from .l0 import MemoryTier
 from .redis_tier import RedisTier
 from .replication import ReplicationProbe
@@ -59,6 +60,9 @@ class Service:
         )
         self._data: SalesData | None = None
         self.started = time.time()
+        # summing every worker's counters costs a millisecond or more: once per window
+        self._stats = Fresh[bytes](settings.stats_refresh_seconds)
+        self._workers = Fresh[int](settings.stats_refresh_seconds)
 
     @property
     def data(self) -> SalesData:
@@ -102,8 +106,16 @@ class Service:
         data = self.data
         return {view.name: (lambda v=view: v.compute(data)) for view in VIEWS}
 
-    def aggregate_stats(self) -> dict:
-        return stats.aggregate(self.stats)
+    def aggregate_stats(self) -> bytes:
+        """The figures of every worker as a JSON object, at most SLAKIT_STATS_REFRESH_SECONDS
+        old."""
+        return self._stats.get(lambda: encode(stats.aggregate(self.stats)))
+
+    def stats_body(self) -> bytes:
+        """GET /api/v1/performance/stats: every worker's figures, then this worker's."""
+        this_worker = encode({"pid": os.getpid(), "l0_entries": len(self.l0)})
+        # the shared figures are encoded once per refresh; this worker's are spliced in
+        return self.aggregate_stats()[:-1] + b',"this_worker":' + this_worker + b"}"
 
     def live_workers(self) -> int:
-        return stats.live_workers(self.stats)
+        return self._workers.get(lambda: stats.live_workers(self.stats))

@@ -183,6 +183,10 @@ def service_env(
         SLAKIT_USERS=users,
         SLAKIT_STATS_DIR=str(stats_dir),
         SLAKIT_REDIS_RETRY_SECONDS="0.2",
+        # tests read figures right after the requests they count: no freshness window (the
+        # windows themselves are tested in-process with a fake clock: test_service_fresh.py)
+        SLAKIT_STATS_REFRESH_SECONDS="0",
+        SLAKIT_HEALTH_PROBE_SECONDS="0",
     )
     env.update(extra)
     return env

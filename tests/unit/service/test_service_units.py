@@ -98,6 +98,33 @@ def test_fast_path_answers_l0_hits_without_the_app() -> None:
     assert figures["requests"]["by_status"]["2xx"] == 5
 
 
+def test_fast_path_sends_precomputed_answers_to_gets_without_a_query() -> None:
+    inner, stats = _Inner(), WorkerStats()
+
+    async def history() -> bytes:
+        return b'{"count":0}'
+
+    async def failing() -> bytes:
+        raise RuntimeError("the app answers instead, and reports it its own way")
+
+    answers = {"/api/v1/ai/conversation/history": history, "/": failing}
+    app = FastPath(inner, MemoryTier(8, 60), stats, enabled=True, answers=answers)
+    path = "/api/v1/ai/conversation/history"
+    sent = _get(app, path)
+    assert inner.calls == 0 and sent[0]["status"] == 200 and sent[1]["body"] == b'{"count":0}'
+    assert (b"content-length", b"11") in sent[0]["headers"]
+    _get(app, path, query=b"session_id=abc")
+    _get(app, path, method="POST")
+    assert inner.calls == 2  # a query string or another method: the app answers
+    assert _get(app, "/")[0]["status"] == 204 and inner.calls == 3  # a failed answer: the app
+    off = FastPath(inner, MemoryTier(8, 60), stats, enabled=False, answers=answers)
+    _get(off, path)
+    assert inner.calls == 4  # SLAKIT_L0_FASTPATH=0: everything through the app
+    figures = aggregate(stats)
+    assert figures["requests"]["by_endpoint"][f"GET {path}"]["count"] == 3  # and a POST
+    assert figures["requests"]["fast_path"] == 0  # that figure counts L0 hits only
+
+
 def test_fast_path_table_covers_every_revenue_granularity() -> None:
     table = fast_path_table()
     for granularity in ("daily", "weekly", "monthly"):
