@@ -27,6 +27,7 @@ import ctypes.util
 import hashlib
 import json
 import os
+import pwd
 import socket
 import time
 from collections.abc import Mapping
@@ -170,6 +171,7 @@ async def measure_share_async(
     return {
         "format": SHARE_FORMAT,
         "host": socket.gethostname(),
+        "user": pwd.getpwuid(os.geteuid()).pw_name,  # who ran the load (least privilege)
         "share": str(share),
         "base_url": target.url,
         "spec_sha256": spec_digest(spec),
