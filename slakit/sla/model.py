@@ -230,7 +230,10 @@ class Result:
     format: str = RESULT_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.load_hosts:  # a single run's JSON is as it always was
+            del data["load_hosts"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
