@@ -12,6 +12,7 @@ import requests
 
 from slakit import ansible, smoke, stack, verify
 from slakit.envs import Environment
+from slakit.errors import SlakitError
 from slakit.gates import Gate, gate
 from slakit.sla.spec import Spec
 from slakit.status import Status
@@ -152,29 +153,41 @@ def latest_sla_result(env: Environment, before: Path) -> Path | None:
 
 
 def sla_gates(
-    env: Environment, deployed: stack.Stack, spec: Spec, outdir: Path, load_test: bool = False
+    env: Environment,
+    deployed: stack.Stack,
+    spec: Spec,
+    outdir: Path,
+    load_test: bool = False,
+    from_group: str = "",
 ) -> tuple[list[Gate], list[str]]:
-    """The SLA checker against the (first) load balancer; gates plus figures that are not gated."""
+    """The SLA checker against the (first) load balancer; gates plus figures that are not gated.
+    With `from_group`, the load comes from every host of that inventory group at once
+    (slakit/loadgen.py), merged into the one result."""
     from slakit.sla import RunOptions, run_checks, write_reports
 
     base_url = next(iter(deployed.lb_urls().values()))
     baseline = latest_sla_result(env, outdir)
-    result = run_checks(
-        spec,
-        base_url,
-        options=RunOptions(
-            validate_production=True,
-            baseline=baseline,
-            load_test=load_test,
-            ca_file=deployed.lb_ca_file(),  # verify the LB's certificate (None: system store)
-        ),
+    options = RunOptions(
+        validate_production=True,
+        baseline=baseline,
+        load_test=load_test,
+        ca_file=deployed.lb_ca_file(),  # verify the LB's certificate (None: system store)
     )
+    if from_group:
+        if load_test:
+            raise SlakitError("--load-test is not available with --from: ramp from one host")
+        from slakit.loadgen import run_distributed
+
+        result = run_distributed(env, deployed, spec, from_group, outdir / "sla", options)
+    else:
+        result = run_checks(spec, base_url, options=options)
     write_reports(result, outdir / "sla")
     gates = [
         gate(
             "SLA measurement valid",
             result.status != Status.INVALID,
-            f"{result.platform.samples} samples in {result.duration_s:.0f} s against {base_url}",
+            f"{result.platform.samples} samples in {result.duration_s:.0f} s against {base_url}"
+            + (f" from {len(result.load_hosts)} hosts of {from_group}" if from_group else ""),
             detail="client could not keep its schedule: measurement unreliable (sla/report.txt)",
         )
     ]
@@ -191,6 +204,11 @@ def sla_gates(
                     check.target,
                 )
             )
+    for host in result.load_hosts:
+        notes.append(
+            f"Load host {host.host} (share {host.share}): {host.sent} requests sent, "
+            f"{host.ok} ok; clock {host.clock}"
+        )
     if result.platform.confidence_level is not None:
         notes.append(
             f"Confidence Level: {result.platform.confidence_level:.1%} — probability that the "

@@ -3,6 +3,10 @@
 `python -m slakit.sla rules --spec sla/spec.yml`: Prometheus rules from the spec instead
 (slakit/sla/rules.py; sla/README.md "Alert rules from the spec").
 
+`python -m slakit.sla share --share I/N --start-at EPOCH ...` on each load host and
+`python -m slakit.sla merge SHARE.json ...` on the controller: one run's load from several
+machines (slakit/sla/distributed.py; sla/README.md "Load from several machines").
+
 Exit codes: 0 pass, 1 SLA not met (or, with --validate-production, platform not
 ready), 2 bad input or configuration, 3 invalid measurement, 4 internal error (a bug:
 one line on stderr, SLAKIT_DEBUG=1 for the traceback).
@@ -11,6 +15,7 @@ one line on stderr, SLAKIT_DEBUG=1 for the traceback).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -168,10 +173,90 @@ def run_rules(argv: Sequence[str], prog: str) -> int:
     return 0
 
 
+def build_share_parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=prog,
+        description="Measure this host's share of a distributed run (no verdict): every N-th "
+        "request of each endpoint's schedule from the I-th, each story from its common start.",
+        epilog="Exit codes: 0 written, 2 bad input, 3 a load process failed. The controller "
+        "merges the shares: python -m slakit.sla merge (sla/README.md, Load from several "
+        "machines).",
+    )
+    p.add_argument("--base-url", required=True, help="API under test")
+    p.add_argument("--cacert", metavar="PATH", help="https: verify with this CA bundle (PEM)")
+    p.add_argument("--spec", metavar="PATH", help="SLA spec YAML (default sla/spec.yml)")
+    p.add_argument("--story", action="append", help="story to run (repeat or comma-separate)")
+    p.add_argument("--target-sla", type=float, metavar="MS", help="SLA target in ms")
+    p.add_argument("--share", required=True, metavar="I/N", help="this host's share, e.g. 1/2")
+    p.add_argument(
+        "--start-at",
+        required=True,
+        type=float,
+        metavar="EPOCH",
+        help="the first story's common start instant, Unix seconds (every host the same)",
+    )
+    p.add_argument("--processes", type=int, metavar="N", help="load processes on this host")
+    p.add_argument("--out", required=True, metavar="PATH", help="write the share's JSON here")
+    return p
+
+
+def run_share(argv: Sequence[str], prog: str) -> int:
+    from slakit.sla.distributed import measure_share, parse_share
+
+    args = build_share_parser(prog).parse_args(argv)
+    spec = load_spec(args.spec, target_sla_ms=args.target_sla).select(_stories(args.story))
+    share = parse_share(args.share)
+    options = RunOptions(processes=args.processes, progress=False, ca_file=args.cacert)
+    data = measure_share(spec, args.base_url, share, args.start_at, options)
+    write_text_file(args.out, json.dumps(data))
+    return 0
+
+
+def build_merge_parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=prog,
+        description="Merge the load hosts' shares into one result and one verdict.",
+        epilog="Exit codes as a single run's: 0 pass, 1 SLA not met, 2 bad input (shares "
+        "that do not cover the load once), 3 invalid measurement.",
+    )
+    p.add_argument("shares", nargs="+", metavar="SHARE.json", help="one file per load host")
+    p.add_argument("--spec", metavar="PATH", help="the spec the hosts used (sla/spec.yml)")
+    p.add_argument("--target-sla", type=float, metavar="MS", help="as given to the hosts")
+    p.add_argument("--validate-production", action="store_true", help="as for a single run")
+    p.add_argument("--baseline", metavar="PATH", help="earlier --json result to compare with")
+    p.add_argument("--report-dir", metavar="DIR", help="write report.txt/.json/.html, junit.xml")
+    p.add_argument("--quiet", action="store_true", help="do not print the text report")
+    return p
+
+
+def run_merge(argv: Sequence[str], prog: str) -> int:
+    from slakit.sla.distributed import load_share, merge_shares
+
+    args = build_merge_parser(prog).parse_args(argv)
+    spec = load_spec(args.spec, target_sla_ms=args.target_sla)
+    shares = {}
+    for path in args.shares:
+        data = load_share(path)
+        shares[str(data["host"])] = data
+    if len(shares) != len(args.shares):
+        raise SlakitError("two shares come from one host name")
+    options = RunOptions(validate_production=args.validate_production, baseline=args.baseline)
+    result = merge_shares(spec, shares, options)
+    if not args.quiet:
+        print(render_text(result))
+    if args.report_dir:
+        write_all(result, Path(args.report_dir))
+    return result.exit_code
+
+
 def run(argv: Sequence[str] | None = None, prog: str = "python -m slakit.sla") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["rules"]:
         return run_rules(argv[1:], f"{prog} rules")
+    if argv[:1] == ["share"]:
+        return run_share(argv[1:], f"{prog} share")
+    if argv[:1] == ["merge"]:
+        return run_merge(argv[1:], f"{prog} merge")
     args = build_parser(prog).parse_args(argv)
     spec = load_spec(args.spec, target_sla_ms=args.target_sla)
     stories = _stories(args.story)

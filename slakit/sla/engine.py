@@ -20,7 +20,7 @@ from slakit.sla.control import fetch_cache_stats
 from slakit.sla.evaluate import story_result
 from slakit.sla.http import Target, client_ssl_context, parse_base_url
 from slakit.sla.loop import run_loop
-from slakit.sla.model import EXIT_PASS, LoadTestResult, Result, StoryResult
+from slakit.sla.model import EXIT_PASS, CacheReport, LoadTestResult, Result, StoryResult
 from slakit.sla.prepare import PreparedStory, Tokens, prepare_story
 from slakit.sla.processes import measure_plans
 from slakit.sla.progress import Progress
@@ -97,18 +97,34 @@ async def run_checks_async(
             for item in prepared:
                 load_tests.append(await ramp_story(spec, item, target, options.processes, progress))
 
-    result = Result(
+    result = new_result(spec, target.url, generated, options, story_results, cache, load_tests)
+    conclude(result, spec, options)
+    result.duration_s = round(time.monotonic() - began, 3)
+    return result
+
+
+def new_result(
+    spec: Spec,
+    base_url: str,
+    generated: str,
+    options: RunOptions,
+    stories: list[StoryResult],
+    cache: CacheReport,
+    load_tests: list[LoadTestResult] | None = None,
+) -> Result:
+    """A run's result before `verdict.judge` (one process or several hosts, distributed.py)."""
+    return Result(
         generated=generated,
-        base_url=target.url,
+        base_url=base_url,
         spec_source=spec.source,
         target_ms=spec.target_ms,
         confidence=spec.confidence,
         bound=spec.bound,
         status=Status.PASS,
         exit_code=EXIT_PASS,
-        stories=story_results,
+        stories=stories,
         cache=cache,
-        load_tests=load_tests,
+        load_tests=load_tests or [],
         options={
             "stories": [s.id for s in spec.stories],
             "load_test": options.load_test,
@@ -118,12 +134,14 @@ async def run_checks_async(
             "min_cache_hit_rate": spec.readiness.min_cache_hit_rate,
         },
     )
+
+
+def conclude(result: Result, spec: Spec, options: RunOptions) -> None:
+    """Compare with the baseline, if any, and judge the run (status, exit code)."""
     if options.baseline:
         result.regressions = compare_with_baseline(result, Result.load(options.baseline))
         result.baseline_source = str(options.baseline)
     judge(result, spec, options.validate_production)
-    result.duration_s = round(time.monotonic() - began, 3)
-    return result
 
 
 def run_load_tests(spec: Spec, base_url: str, options: RunOptions) -> list[LoadTestResult]:

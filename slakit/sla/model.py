@@ -192,6 +192,22 @@ class Platform:
 
 
 @dataclass
+class LoadHost:
+    """What one load host of a distributed run (`--from GROUP`) contributed."""
+
+    host: str
+    share: str  # "1/2": every 2nd slot of each schedule from the 1st
+    sent: int = 0
+    ok: int = 0
+    stories: dict[str, int] = field(default_factory=dict)  # story id -> requests sent
+    processes: int = 1
+    lag_p99_ms: float | None = None  # the worst of its stories
+    client_cpu: float | None = None  # the busiest of its load processes
+    clock: str = ""  # the kernel's NTP state on that host (adjtimex)
+    offset_ms: list[float] = field(default_factory=list)  # [low, high] vs the controller
+
+
+@dataclass
 class Result:
     generated: str
     base_url: str
@@ -210,10 +226,14 @@ class Result:
     load_tests: list[LoadTestResult] = field(default_factory=list)
     regressions: list[RegressionFinding] = field(default_factory=list)
     baseline_source: str | None = None
+    load_hosts: list[LoadHost] = field(default_factory=list)  # distributed runs only
     format: str = RESULT_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.load_hosts:  # a single run's JSON is as it always was
+            del data["load_hosts"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)

@@ -55,16 +55,18 @@ def smoke(c, env="lab", story=""):
         "env": ENV_HELP,
         "story": "stories to run, comma-separated (default: all)",
         "load_test": "also ramp each story's rate to find its capacity at SLA",
+        "from": "send the load from every host of this inventory group at once (e.g. loadgen): "
+        "each its share from a common start, histograms merged into one verdict",
     }
 )
-def sla(c, env="lab", story="", load_test=False):
+def sla(c, env="lab", story="", load_test=False, from_=""):
     """The SLA checker against the environment's load balancer; reports in reports/<env>/."""
     environment = envs.resolve(env)
     credentials.export(environment)
     spec = load_spec().select([s for s in story.split(",") if s] or None)
     outdir = environment.reports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     gates, notes = checks.sla_gates(
-        environment, stack.load(environment), spec, outdir, load_test=load_test
+        environment, stack.load(environment), spec, outdir, load_test=load_test, from_group=from_
     )
     for note in notes:
         print(note)

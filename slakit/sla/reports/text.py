@@ -61,6 +61,8 @@ def render_text(result: Result, comprehensive: bool | None = None) -> str:
         ),
         f"Measurement: {_measurement_line(result)}",
     ]
+    if result.load_hosts:
+        out += ["", *_load_hosts(result)]
     for story in result.stories:
         out += ["", *_story(story, result, detail)]
     out += ["", *_cache(result)]
@@ -70,6 +72,29 @@ def render_text(result: Result, comprehensive: bool | None = None) -> str:
         out += ["", *_regressions(result)]
     out += ["", *_assessment(result), ""]
     return "\n".join(out)
+
+
+def _load_hosts(result: Result) -> list[str]:
+    """Who sent what in a distributed run (`--from GROUP`, sla/README.md)."""
+    hosts = result.load_hosts
+    out = [f"🖧 LOAD HOSTS: {len(hosts)}, one common start, histograms merged", SUB]
+    for h in hosts:
+        stories = ", ".join(f"{sid}: {n}" for sid, n in h.stories.items())
+        lag = f"{h.lag_p99_ms:.2f}ms" if h.lag_p99_ms is not None else "n/a"
+        cpu = f"{h.client_cpu:.0%}" if h.client_cpu is not None else "n/a"
+        out.append(
+            f"{h.host} (share {h.share}): {h.sent} requests sent, {h.ok} ok ({stories}); "
+            f"{h.processes} process(es), schedule lag p99 {lag}, client CPU {cpu}"
+        )
+        offset = (
+            f"; clock offset from the controller {h.offset_ms[0]:+.0f}..{h.offset_ms[1]:+.0f} ms"
+            if len(h.offset_ms) == 2
+            else ""
+        )
+        out.append(f"   clock: {h.clock or 'unknown'}{offset}")
+    total = sum(h.sent for h in hosts)
+    out.append(f"Merged: {total} requests = " + " + ".join(str(h.sent) for h in hosts))
+    return out
 
 
 def _measurement_line(result: Result) -> str:
@@ -112,8 +137,7 @@ def _story(story: StoryResult, result: Result, detail: bool) -> list[str]:
         ),
         f"   Average Response Time: {_ms(story.mean_ms)}",
         f"   p50/p95/p99: {_ms(story.p50_ms)} / {_ms(story.p95_ms)} / {_ms(story.p99_ms)}",
-        "   Performance Score: "
-        + ("n/a" if story.score is None else f"{story.score:.1f}/100"),
+        "   Performance Score: " + ("n/a" if story.score is None else f"{story.score:.1f}/100"),
         f"   Production Ready: {YES if story.production_ready else NO}"
         + ("" if story.status == Status.PASS else f" ({story.status.upper()})"),
         f"   Load: {_load_line(story)}",
