@@ -70,10 +70,11 @@ def inventory(env: Environment, limit: str = "") -> dict[str, Any]:
     return list_inventory(env.inventory, limit)
 
 
-def list_inventory(source: Path, limit: str = "") -> dict[str, Any]:
-    """`ansible-inventory --list` of an inventory file or directory: Ansible's own reader."""
+def list_inventory(source: Path | list[Path], limit: str = "") -> dict[str, Any]:
+    """`ansible-inventory --list` of inventory files or directories: Ansible's own reader."""
+    sources = source if isinstance(source, list) else [source]
     run = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", str(source), "--list"]
+        [str(BIN / "ansible-inventory"), *(a for s in sources for a in ("-i", str(s))), "--list"]
         + (["--limit", limit] if limit else []),
         capture_output=True,
         text=True,
@@ -81,8 +82,38 @@ def list_inventory(source: Path, limit: str = "") -> dict[str, Any]:
         check=False,
     )
     if run.returncode != 0:
-        raise SlakitError(f"{source}: {_ansible_error(run.stderr)}")
+        raise SlakitError(f"{sources[0]}: {_ansible_error(run.stderr)}")
     return json.loads(run.stdout)
+
+
+# Forks follow the inventory: one worker per host, so every host of a task runs at once
+# (ansible.cfg's forks = 10 would take a 16-host lab in two waves per task), up to FORKS_MAX.
+FORKS_MAX = 64
+_host_counts: dict[tuple[str, tuple[tuple[str, int], ...]], int] = {}
+
+
+def host_names(listing: dict[str, Any]) -> set[str]:
+    """Every host of an `ansible-inventory --list` listing, in any group."""
+    return {
+        host
+        for group, body in listing.items()
+        if group != "_meta"
+        for host in (body or {}).get("hosts") or []
+    } | set(listing.get("_meta", {}).get("hostvars", {}))
+
+
+def forks_for(inventory: Path) -> int | None:
+    """Forks for a run against `inventory`: its host count (1..FORKS_MAX); None (ansible.cfg's
+    forks) when the inventory cannot be listed, which the run itself then reports. Counted once
+    per state of the inventory's files."""
+    files = sorted(inventory.rglob("*")) if inventory.is_dir() else [inventory]
+    key = (str(inventory), tuple((str(f), f.stat().st_mtime_ns) for f in files if f.is_file()))
+    if key not in _host_counts:
+        try:
+            _host_counts[key] = len(host_names(list_inventory(inventory)))
+        except SlakitError:
+            return None
+    return max(1, min(FORKS_MAX, _host_counts[key]))
 
 
 def _ansible_error(stderr: str) -> str:
@@ -116,6 +147,8 @@ def playbook(
         cmd += ["--check"] if check else []
         cmd += ["--diff"] if diff else []
         cmd += list(extra_args)
+        forks = None if {"-f", "--forks"} & set(extra_args) else forks_for(env.inventory)
+        cmd += ["--forks", str(forks)] if forks else []
         run = subprocess.run(
             cmd,
             env={**command_env(), "SLAKIT_ANSIBLE_SUMMARY": summary.name},

@@ -27,9 +27,10 @@ class BenchRow:
 
 
 # "module:function" so that a section's heavy imports load only when it runs.
-SECTIONS: dict[str, str] = {  # in run order: lab and deploy recreate the lab, redis needs it
+SECTIONS: dict[str, str] = {  # in run order: lab, deploy, scale recreate the lab, redis needs it
     "lab": "slakit.benches.lab:run",
     "deploy": "slakit.benches.deploy:run",
+    "scale": "slakit.benches.scale:run",
     "redis": "slakit.benches.redis:run",
     "tls": "slakit.benches.tls:run",
     "service": "slakit.benches.service:run",

@@ -1,12 +1,13 @@
-"""Deploy bench: converge of the four-host lab from fresh containers (cold; node image
-already built), then again with nothing to change (warm), three times: the same warm
-converge measured 16-25 s within one hour on a shared 2-core machine, so the figure is the
-median. Recreates the lab's containers."""
+"""Deploy bench: converge of the lab from fresh containers (cold; node image already built),
+then again with nothing to change (warm), three times: the same warm converge measured
+16-25 s within one hour on a shared 2-core machine, so the figure is the median. Recreates
+the lab's containers. `converge_figures` is shared with the scale bench (scale.py)."""
 
 from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 
 from slakit import ansible, envs
 from slakit.bench import BenchRow
@@ -18,6 +19,22 @@ COLD_TARGET_S, WARM_TARGET_S = 180.0, 20.0
 WARM_RUNS = 3
 
 
+@dataclass(frozen=True)
+class ConvergeFigures:
+    hosts: int
+    cold: float  # seconds of the first converge of fresh containers
+    warm: tuple[float, ...]  # seconds of each no-change converge after it
+    changes: int  # changes reported by the no-change converges, all together
+
+    @property
+    def warm_median(self) -> float:
+        return statistics.median(self.warm)
+
+    @property
+    def warm_each(self) -> str:
+        return " / ".join(f"{s:.1f}" for s in self.warm)
+
+
 def _timed_converge(env: envs.Environment) -> tuple[float, ansible.PlayResult]:
     start = time.monotonic()
     result = ansible.playbook(env, "site.yml", quiet=True)
@@ -26,29 +43,39 @@ def _timed_converge(env: envs.Environment) -> tuple[float, ansible.PlayResult]:
     return time.monotonic() - start, result
 
 
-def run() -> list[BenchRow]:
-    nodes.up(engine.client(), load_spec(), recreate=True)
+def converge_figures(warm_runs: int = WARM_RUNS) -> ConvergeFigures:
+    """Recreate the lab as its inventory (and size file) says, converge it cold, then
+    `warm_runs` times with nothing to change."""
+    spec = load_spec()
+    nodes.up(engine.client(), spec, recreate=True)
     env = envs.resolve("lab")
     cold, _ = _timed_converge(env)
-    warm_runs = [_timed_converge(env) for _ in range(WARM_RUNS)]
-    warm = statistics.median(seconds for seconds, _ in warm_runs)
-    changes = sum(result.changed for _, result in warm_runs)
-    each = " / ".join(f"{seconds:.1f}" for seconds, _ in warm_runs)
+    warm = [_timed_converge(env) for _ in range(warm_runs)]
+    return ConvergeFigures(
+        len(spec.hosts),
+        cold,
+        tuple(seconds for seconds, _ in warm),
+        sum(result.changed for _, result in warm),
+    )
+
+
+def run() -> list[BenchRow]:
+    figures = converge_figures()
     return [
         BenchRow(
             "deploy",
             "cold converge, fresh lab",
-            cold,
+            figures.cold,
             "s",
             f"<= {COLD_TARGET_S:.0f} s",
-            cold <= COLD_TARGET_S,
+            figures.cold <= COLD_TARGET_S,
         ),
         BenchRow(
             "deploy",
-            f"no-change converge, median of {each} s ({changes} changes)",
-            warm,
+            f"no-change converge, median of {figures.warm_each} s ({figures.changes} changes)",
+            figures.warm_median,
             "s",
             f"<= {WARM_TARGET_S:.0f} s",
-            warm <= WARM_TARGET_S,
+            figures.warm_median <= WARM_TARGET_S,
         ),
     ]

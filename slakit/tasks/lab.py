@@ -10,7 +10,7 @@ from rich.table import Table
 
 from slakit.lab import engine as lab_engine
 from slakit.lab import image, nodes
-from slakit.lab.spec import DEFAULT_INVENTORY, load_spec
+from slakit.lab.spec import DEFAULT_INVENTORY, extra_app_hosts, load_spec, write_size
 from slakit.tasks import task
 
 INVENTORY_HELP = f"lab inventory to read (default {DEFAULT_INVENTORY})"
@@ -35,11 +35,17 @@ def build(c, inventory=str(DEFAULT_INVENTORY)):
     help={
         "inventory": INVENTORY_HELP,
         "recreate": "remove the lab's containers first and start clean",
+        "app_hosts": "app hosts in all (e.g. 14: a 16-host lab); the extra ones go to "
+        "lab-size.yml beside the inventory (git-ignored). Default 0: the inventory's own, "
+        "which removes extra hosts a sized lab.up added",
     }
 )
-def up(c, inventory=str(DEFAULT_INVENTORY), recreate=False):
+def up(c, inventory=str(DEFAULT_INVENTORY), recreate=False, app_hosts=0):
     """Start the lab: one systemd container per inventory host; adopts what is already right."""
-    spec = load_spec(Path(inventory))
+    path = Path(inventory)
+    added = extra_app_hosts(load_spec(path, sized=False), int(app_hosts))
+    write_size(path, added, int(app_hosts))
+    spec = load_spec(path)
     with lab_engine.engine_errors("lab.up"):
         report = nodes.up(lab_engine.client(), spec, recreate=recreate)
     print(

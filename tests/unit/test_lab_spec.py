@@ -6,7 +6,7 @@ import pytest
 
 from slakit.errors import SlakitError
 from slakit.lab.image import _apt_mirror
-from slakit.lab.spec import load_spec
+from slakit.lab.spec import extra_app_hosts, load_spec, size_file, write_size
 
 GOOD = """
 all:
@@ -98,3 +98,45 @@ def test_mirror_from_one_line_and_deb822_sources(tmp_path):
     assert _apt_mirror((deb822,)) == "http://other.example/debian"
     with pytest.raises(SlakitError, match="no Debian mirror"):
         _apt_mirror((tmp_path / "missing.list",))
+
+
+def test_app_hosts_are_added_after_the_last_app_host_skipping_used_addresses(tmp_path):
+    path = write(
+        tmp_path,
+        GOOD.replace("lb-1: {ansible_host: 172.29.7.10}", "lb-1: {ansible_host: 172.29.7.24}"),
+    )
+    added = extra_app_hosts(load_spec(path, sized=False), 5)
+    assert [(h.name, h.address, h.groups) for h in added] == [
+        ("app-3", "172.29.7.23", ("app",)),
+        ("app-4", "172.29.7.25", ("app",)),  # .24 is lb-1's
+        ("app-5", "172.29.7.26", ("app",)),
+    ]
+
+
+def test_size_file_is_read_with_the_inventory_and_removed_at_the_own_size(tmp_path):
+    path = write(tmp_path, GOOD)
+    base = load_spec(path, sized=False)
+    assert write_size(path, extra_app_hosts(base, 4), 4) == size_file(path)
+    sized = load_spec(path)
+    apps = sorted(h.name for h in sized.hosts if "app" in h.groups)
+    assert apps == ["app-1", "app-2", "app-3", "app-4"]
+    assert len(load_spec(path, sized=False).hosts) == 3
+    # the file Ansible reads beside hosts.yml is an inventory of its own, and lints
+    assert "172.29.7.24" in size_file(path).read_text()
+    assert write_size(path, extra_app_hosts(base, 0), 0) is None
+    assert not size_file(path).exists()
+    assert len(load_spec(path).hosts) == 3
+
+
+@pytest.mark.parametrize(("count", "message"), [(1, "has 2 app hosts of its own"), (-1, "has 2")])
+def test_fewer_app_hosts_than_the_inventory_has_is_refused(tmp_path, count, message):
+    with pytest.raises(SlakitError, match=message):
+        extra_app_hosts(load_spec(write(tmp_path, GOOD), sized=False), count)
+
+
+def test_a_full_subnet_is_one_clear_line(tmp_path):
+    path = write(tmp_path, GOOD.replace("172.29.7.0/24", "172.29.7.0/27"))
+    assert len(extra_app_hosts(load_spec(path, sized=False), 10)) == 8  # .23 .. .30
+    full = r"no free address left in the lab subnet 172\.29\.7\.0/27"
+    with pytest.raises(SlakitError, match=full):
+        extra_app_hosts(load_spec(path, sized=False), 11)

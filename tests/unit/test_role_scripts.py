@@ -244,6 +244,25 @@ def test_drain_sets_ready_first_what_an_interrupted_run_left_in_drain(haproxy, t
     assert (rc, out["changed"]) == (0, False)  # already READY and UP: no change
 
 
+def test_servers_of_one_batch_drain_together(haproxy, tmp_path, capsys):
+    marks = tmp_path / "marks"
+    for name in ("app-1", "app-2", "app-3", "app-4"):
+        haproxy.server(name, "UP")
+    batch = ("--batch", "app-2,app-3")
+    rc, out = state(haproxy, marks, capsys, "--server", "app-2", "--action", "drain", *batch)
+    assert rc == 0, out
+    rc, out = state(haproxy, marks, capsys, "--server", "app-3", "--action", "drain", *batch)
+    assert rc == 0, out
+    # app-2's mark is its batch's own: it stays drained while app-3 drains
+    assert [haproxy.status(s) for s in ("app-2", "app-3", "app-4")] == ["DRAIN", "DRAIN", "UP"]
+    assert sorted(p.name for p in (marks / "app").iterdir()) == ["app-2", "app-3"]
+    # the next batch (app-4 alone) finds both still marked: an interrupted run's, set READY
+    rc, out = state(haproxy, marks, capsys, "--server", "app-4", "--action", "drain")
+    assert rc == 0, out
+    assert [haproxy.status(s) for s in ("app-2", "app-3", "app-4")] == ["UP", "UP", "DRAIN"]
+    assert out["msg"].endswith("set READY again after an interrupted run: app-2, app-3")
+
+
 def test_drain_is_refused_when_the_left_over_server_does_not_come_up(haproxy, tmp_path, capsys):
     marks = tmp_path / "marks"
     haproxy.server("app-1", "DRAIN")

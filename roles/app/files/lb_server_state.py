@@ -11,7 +11,9 @@ to do".
 Every drain or maint writes a mark (MARKS/<backend>/<server>); ready removes it. A mark whose
 server is still in DRAIN or MAINT when another server of the backend is drained was left by an
 interrupted run: that server is set READY first and must be UP before this one leaves rotation
-(an operator's own `set server ... state maint` has no mark and is left alone).
+(an operator's own `set server ... state maint` has no mark and is left alone). The servers of
+this rollout's batch (--batch: the hosts playbooks/app.yml switches at once) drain together:
+their marks are not left-overs.
 """
 
 from __future__ import annotations
@@ -73,12 +75,14 @@ def set_state(path: str, backend: str, server: str, state: str) -> str:
 
 
 def repair_leftovers(
-    path: str, backend: str, server: str, marks: Path, timeout: float
+    path: str, backend: str, server: str, marks: Path, timeout: float, batch: frozenset[str]
 ) -> tuple[list[str], str]:
-    """Set READY the other servers an interrupted run left out of rotation, and wait until they
-    are UP: (their names, '' or why this server must not be drained now)."""
+    """Set READY the other servers an interrupted run left out of rotation (marked, not of this
+    batch), and wait until they are UP: (their names, '' or why this server must not be drained
+    now)."""
     folder = marks / backend
-    left = sorted(p.name for p in folder.iterdir() if p.name != server) if folder.is_dir() else []
+    mine = batch | {server}
+    left = sorted(p.name for p in folder.iterdir() if p.name not in mine) if folder.is_dir() else []
     rows = backend_rows(path, backend) or {}
     repaired = [s for s in left if s in rows and out_of_rotation(rows[s])]
     for other in repaired:
@@ -113,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--marks", required=True, type=Path, help="folder of the drain marks")
     ap.add_argument("--absent-ok", action="store_true", help="no socket/server: nothing to do")
+    ap.add_argument(
+        "--batch",
+        default="",
+        type=lambda v: frozenset(name_arg(n) for n in v.split(",") if n),
+        help="comma-separated servers drained at the same time as this one (not left-overs)",
+    )
     args = ap.parse_args(argv)
     name = f"{args.backend}/{args.server}"
 
@@ -138,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     mark = args.marks / args.backend / args.server
     if args.action != "ready":
         repaired, problem = repair_leftovers(
-            args.socket, args.backend, args.server, args.marks, args.timeout
+            args.socket, args.backend, args.server, args.marks, args.timeout, args.batch
         )
         if problem:
             return out(bool(repaired), rows[args.server]["status"], problem, 1)
