@@ -46,7 +46,11 @@ def test_the_shipped_lab_inventory_is_valid():
     names = {h.name for h in spec.hosts}
     assert names == {"lb-1", "app-1", "app-2", "redis-1", "redis-2", "mon-1"}
     groups = {h.name: set(h.groups) for h in spec.hosts}
-    assert groups["lb-1"] == {"lb", "sentinel"} and groups["redis-2"] == {"redis", "sentinel"}
+    assert groups["lb-1"] == {"lb", "sentinel", "loadgen"} and groups["redis-2"] == {
+        "redis",
+        "sentinel",
+    }
+    assert groups["mon-1"] == {"monitoring", "loadgen"}
 
 
 @pytest.mark.parametrize(
