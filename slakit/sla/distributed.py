@@ -25,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
-import json
 import os
 import pwd
 import socket
@@ -43,7 +42,7 @@ from slakit.sla.evaluate import story_result
 from slakit.sla.http import client_ssl_context, parse_base_url
 from slakit.sla.loop import run_loop
 from slakit.sla.measure import StoryMeasurement
-from slakit.sla.model import CacheReport, LoadHost, Result, StoryResult
+from slakit.sla.model import CacheReport, LoadHost, Result, StoryResult, read_json
 from slakit.sla.prepare import PreparedStory, Tokens, prepare_story
 from slakit.sla.processes import Share, measure_plans
 from slakit.sla.spec import Spec
@@ -63,6 +62,12 @@ def parse_share(text: str) -> Share:
     return Share(index - 1, count)
 
 
+def story_span(run_s: float, timeout_s: float) -> float:
+    """From a story's start instant to the next one's: its run, its last request's timeout, a
+    second of slack and the next story's warm-up (STORY_GAP_S)."""
+    return run_s + timeout_s + 1.0 + STORY_GAP_S
+
+
 def story_starts(prepared: list[PreparedStory], start_at: float) -> list[float]:
     """Each story's common start instant (epoch seconds): the first at start_at, each next
     one after the previous one's longest run, its longest timeout and STORY_GAP_S."""
@@ -70,8 +75,9 @@ def story_starts(prepared: list[PreparedStory], start_at: float) -> list[float]:
     for item in prepared:
         starts.append(at)
         if item.plans:
-            run = max(p.run_time_s for p in item.plans)
-            at += run + max(p.timeout_s for p in item.plans) + 1.0 + STORY_GAP_S
+            at += story_span(
+                max(p.run_time_s for p in item.plans), max(p.timeout_s for p in item.plans)
+            )
     return starts
 
 
@@ -87,7 +93,7 @@ def planned_seconds(spec: Spec) -> float:
                 else float(ld.duration_s or 0)
                 for ld in loads
             )
-            total += run + max(ld.timeout_s for ld in loads) + 1.0 + STORY_GAP_S
+            total += story_span(run, max(ld.timeout_s for ld in loads))
     return total
 
 
@@ -192,12 +198,7 @@ def measure_share(
 
 def load_share(path: str | Path) -> dict[str, Any]:
     """A share file written by `python -m slakit.sla share`; one line on a bad one."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise SlakitError(f"cannot read {path}: {err.strerror or err}") from None
-    except ValueError:
-        raise SlakitError(f"{path} is not JSON") from None
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != SHARE_FORMAT:
         raise SlakitError(f"{path}: not a load share (expected format {SHARE_FORMAT})")
     return data

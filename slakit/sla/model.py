@@ -246,18 +246,23 @@ class Result:
 
     @classmethod
     def load(cls, path: str | Path) -> Result:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as err:
-            raise SlakitError(f"cannot read {path}: {err.strerror or err}") from None
-        except ValueError:
-            raise SlakitError(f"{path} is not JSON") from None
+        data = read_json(path)
         try:
             return cls.from_dict(data)
         except SlakitError as err:
             raise SlakitError(f"{path}: {err}") from None
         except (KeyError, TypeError, ValueError) as err:
             raise SlakitError(f"{path}: malformed SLA result ({err})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file's content; one SlakitError line when it cannot be read or parsed."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SlakitError(f"cannot read {path}: {err.strerror or err}") from None
+    except ValueError:
+        raise SlakitError(f"{path} is not JSON") from None
 
 
 def _build(tp: Any, value: Any) -> Any:
