@@ -198,6 +198,23 @@ def test_a_firing_alert_fails_and_pending_ones_are_reported(api, run_gates):
     assert clock.now > 0  # a firing alert is waited on: a restart may have caused it
 
 
+@pytest.mark.parametrize(("severity", "blocks"), [("ticket", False), ("page", True)])
+def test_only_a_firing_ticket_is_reported_without_failing(api, run_gates, severity, blocks):
+    state, url = api
+    labels = {"alertname": "SlakitBudgetBurnSlow", "severity": severity, "story": "4.1"}
+    state.alerts = [{"labels": labels, "state": "firing"}]
+    clock = FakeClock()
+    _, _, alerts = run_gates(url, clock)
+    assert alerts.passed is not blocks
+    line = f"SlakitBudgetBurnSlow (severity={severity}, story=4.1)"
+    if blocks:
+        assert alerts.figure == "1 firing, 0 pending" and alerts.detail == f"firing: {line}"
+        assert clock.now > 0  # waited on
+    else:
+        assert alerts.figure == f"1 firing, 0 pending; ticket only: {line}"
+        assert clock.now == 0  # settled at the first reading
+
+
 def test_an_unreachable_prometheus_is_a_failed_gate_not_a_pass(run_gates):
     clock = FakeClock()
     (only,) = run_gates("http://127.0.0.1:9", clock)
