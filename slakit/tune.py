@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import yaml
@@ -178,6 +179,25 @@ def record(trial: Trial, load_tests: list[LoadTestResult]) -> Trial:
     return trial
 
 
+def combine(rounds: list[Trial]) -> Trial:
+    """One trial from rounds of the same values: per story the median capacity and the median
+    nominal p99; it passes at the nominal rate when more than half of the rounds did."""
+    if len(rounds) == 1:
+        return rounds[0]
+    first = rounds[0]
+    out = Trial(first.setting, first.value, first.values, nominal_rps=dict(first.nominal_rps))
+    for story in first.nominal_rps:
+        out.capacity_rps[story] = median(t.capacity_rps.get(story) or 0.0 for t in rounds) or None
+        p99s = [p for t in rounds if (p := t.nominal_p99_ms.get(story)) is not None]
+        out.nominal_p99_ms[story] = median(p99s) if p99s else None
+    out.nominal_passed = 2 * sum(t.nominal_passed for t in rounds) > len(rounds)
+    out.note = "; ".join(
+        f"round {k}: {summary(t)}" + (f" ({t.note})" if t.note else "")
+        for k, t in enumerate(rounds, 1)
+    )
+    return out
+
+
 @dataclass
 class TuneResult:
     env: str
@@ -185,6 +205,7 @@ class TuneResult:
     stories: list[str]
     steps: int
     start: dict[str, Any]  # what the hosts ran before
+    rounds: int = 1  # measurements of each value
     chosen: dict[str, Any] = field(default_factory=dict)
     trials: list[Trial] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -258,8 +279,9 @@ def search(
     say: Callable[[str], None] = print,
     clock: Callable[[], float] | None = None,
 ) -> None:
-    """One setting at a time: try each value with the others at their best so far. A value
-    whose nominal step fails is measured once more and the second measurement counts."""
+    """One setting at a time: try each value with the others at their best so far, measured
+    `result.rounds` times (combine()). With one round, a value whose nominal step fails is
+    measured once more and the second measurement counts."""
     now = clock or time.monotonic
     best = dict(start)
     for setting in grid.settings:
@@ -268,13 +290,8 @@ def search(
             values = {**best, setting.var: value}
             began = now()
             put(values)
-            trial = record(Trial(setting.var, value, values), measure(values))
-            if not trial.nominal_passed:  # one noisy moment must not rule a value out
-                first = f"{summary(trial)} ({trial.note})"
-                trial = record(Trial(setting.var, value, values), measure(values))
-                trial.note = "; ".join(
-                    filter(None, [f"measured twice; the first: {first}", trial.note])
-                )
+            trial = combine([measured(setting.var, value, values, measure, result.rounds == 1)
+                             for _ in range(result.rounds)])  # fmt: skip
             trial.seconds = round(now() - began, 1)
             trials.append(trial)
             say(f"{setting.var}={value}: {summary(trial)}")
@@ -287,6 +304,17 @@ def search(
         else:
             best[setting.var] = choice.value
     result.chosen = best
+
+
+def measured(var: str, value: Any, values: dict[str, Any], measure: Measure, retry: bool) -> Trial:
+    """One measurement of `values`; with `retry`, a failed nominal step is measured again (one
+    noisy moment must not rule a value out) and the second measurement counts."""
+    trial = record(Trial(var, value, values), measure(values))
+    if retry and not trial.nominal_passed:
+        first = f"{summary(trial)} ({trial.note})"
+        trial = record(Trial(var, value, values), measure(values))
+        trial.note = "; ".join(filter(None, [f"measured twice; the first: {first}", trial.note]))
+    return trial
 
 
 def summary(trial: Trial) -> str:
@@ -314,10 +342,11 @@ def run(
     steps: int,
     apply: bool,
     say: Callable[[str], None] = print,
+    rounds: int = 1,
 ) -> TuneResult:
     inventory = ansible.inventory(env)
     start = incumbents(grid, inventory, ansible.resolved_role_vars(env.inventory))
-    result = TuneResult(env.name, str(grid.source), stories, steps, start)
+    result = TuneResult(env.name, str(grid.source), stories, steps, start, rounds=rounds)
     say("start: " + ", ".join(f"{k}={v}" for k, v in start.items()))
     applier = Applier(env, grid, start)
     measure = measurer(env, spec, stories, steps)

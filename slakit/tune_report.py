@@ -45,7 +45,8 @@ def render_text(result: TuneResult) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         f"slakit tune — env {result.env}, grid {result.grid}, stories {', '.join(result.stories)}, "
-        f"{result.steps} ramp steps",
+        f"{result.steps} ramp steps"
+        + (f", medians of {result.rounds} rounds per value" if result.rounds > 1 else ""),
         "",
     ]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]

@@ -159,6 +159,29 @@ def test_a_value_that_fails_is_measured_twice_and_none_passing_keeps_the_start(t
     )
 
 
+def test_rounds_are_combined_by_their_medians_and_a_majority_of_passes(tmp_path) -> None:
+    """Three rounds of a value: the noisy one is outvoted. One story's capacities 256, 1000, 160
+    give 256; nominal p99s 4, 9, 5 give 5; two passes of three pass."""
+    grid = tune.load_grid(
+        grid_file(tmp_path, [{"var": "app_backlog", "values": [512], "playbook": "app.yml",
+                              "group": "app"}])
+    )  # fmt: skip
+    start = {"app_backlog": 512}
+    rounds = iter([(256.0, 4.0), (1000.0, 9.0), (None, 5.0)])
+
+    def measure(values: dict[str, Any]) -> list[LoadTestResult]:
+        cap, p99 = next(rounds)
+        return [load_test("1.1", 100.0, cap, p99)]
+
+    result = tune.TuneResult("lab", str(grid.source), ["1.1"], 2, start, rounds=3)
+    tune.search(grid, start, lambda _: None, measure, result, lambda _: None)
+    [trial] = result.trials
+    assert trial.capacity_rps == {"1.1": 256.0} and trial.nominal_p99_ms == {"1.1": 5.0}
+    assert trial.nominal_passed and trial.note.count("round ") == 3
+    assert "round 3: capacity at SLA 1.1 none" in trial.note  # no second try within rounds
+    assert "medians of 3 rounds per value" in tune_report.render_text(result)
+
+
 class Playbooks:
     """Records which playbooks the applier runs, with which extra vars."""
 
