@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,25 +72,50 @@ def inventory(env: Environment, limit: str = "") -> dict[str, Any]:
 
 
 def list_inventory(source: Path | list[Path], limit: str = "") -> dict[str, Any]:
-    """`ansible-inventory --list` of inventory files or directories: Ansible's own reader."""
+    """`ansible-inventory --list` of inventory files or directories: Ansible's own reader.
+    Listed once per state of their files in a process (a deploy lists it for its preflight and
+    for every run's forks: about 0.4 s each)."""
     sources = source if isinstance(source, list) else [source]
-    run = subprocess.run(
-        [str(BIN / "ansible-inventory"), *(a for s in sources for a in ("-i", str(s))), "--list"]
-        + (["--limit", limit] if limit else []),
-        capture_output=True,
-        text=True,
-        env=command_env(),
-        check=False,
-    )
-    if run.returncode != 0:
-        raise SlakitError(f"{sources[0]}: {_ansible_error(run.stderr)}")
-    return json.loads(run.stdout)
+    key = (_files_state(sources), limit)
+    if key not in _listings:
+        run = subprocess.run(
+            [str(BIN / "ansible-inventory"), *(a for s in sources for a in ("-i", str(s)))]
+            + ["--list"]
+            + (["--limit", limit] if limit else []),
+            capture_output=True,
+            text=True,
+            env=command_env(),
+            check=False,
+        )
+        if run.returncode != 0:
+            raise SlakitError(f"{sources[0]}: {_ansible_error(run.stderr)}")
+        _listings[key] = run.stdout
+    return json.loads(_listings[key])  # a copy of its own for each caller
+
+
+_listings: dict[tuple, str] = {}
+
+
+def _files_state(sources: list[Path]) -> tuple:
+    """What an inventory listing depends on: each source, every file of its folder (a file
+    source's group_vars and host_vars are beside it) with its modification time and size,
+    symlinked folders followed, and the vault password file that decrypts them."""
+    files = []
+    for source in sources:
+        folder = source if source.is_dir() else source.parent
+        for top, _, names in sorted(os.walk(folder, followlinks=True)):
+            for name in sorted(names):
+                path = Path(top, name)
+                if path.is_file():
+                    stat = path.stat()
+                    files.append((str(path), stat.st_mtime_ns, stat.st_size))
+    password = os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE", "")
+    return tuple(map(str, sources)), tuple(files), password
 
 
 # Forks follow the inventory: one worker per host, so every host of a task runs at once
 # (ansible.cfg's forks = 10 would take a 16-host lab in two waves per task), up to FORKS_MAX.
 FORKS_MAX = 64
-_host_counts: dict[tuple[str, tuple[tuple[str, int], ...]], int] = {}
 
 
 def host_names(listing: dict[str, Any]) -> set[str]:
@@ -104,16 +130,12 @@ def host_names(listing: dict[str, Any]) -> set[str]:
 
 def forks_for(inventory: Path) -> int | None:
     """Forks for a run against `inventory`: its host count (1..FORKS_MAX); None (ansible.cfg's
-    forks) when the inventory cannot be listed, which the run itself then reports. Counted once
-    per state of the inventory's files."""
-    files = sorted(inventory.rglob("*")) if inventory.is_dir() else [inventory]
-    key = (str(inventory), tuple((str(f), f.stat().st_mtime_ns) for f in files if f.is_file()))
-    if key not in _host_counts:
-        try:
-            _host_counts[key] = len(host_names(list_inventory(inventory)))
-        except SlakitError:
-            return None
-    return max(1, min(FORKS_MAX, _host_counts[key]))
+    forks) when the inventory cannot be listed, which the run itself then reports."""
+    try:
+        hosts = len(host_names(list_inventory(inventory)))
+    except SlakitError:
+        return None
+    return max(1, min(FORKS_MAX, hosts))
 
 
 def _ansible_error(stderr: str) -> str:
@@ -128,35 +150,50 @@ def _ansible_error(stderr: str) -> str:
     return " ".join((errors or lines or ["ansible failed"])[0].split())[:300]
 
 
+def extra_vars_args(values: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """`-e <JSON>` for ansible-playbook (JSON keeps every value's type); none when empty."""
+    return ("-e", json.dumps(dict(values))) if values else ()
+
+
 def playbook(
     env: Environment,
     name: str,
     *,
     tags: str = "",
+    skip_tags: str = "",
     limit: str = "",
     check: bool = False,
     diff: bool = False,
     extra_args: tuple[str, ...] = (),
     quiet: bool = False,
+    started: Callable[[subprocess.Popen], None] | None = None,
 ) -> PlayResult:
-    """Run playbooks/<name> against the environment; returns its summary, never raises on fail."""
+    """Run playbooks/<name> against the environment; returns its summary, never raises on fail.
+    `started` is given the ansible-playbook process as soon as it runs (to stop it early)."""
     with tempfile.NamedTemporaryFile(prefix="slakit-ansible-", suffix=".json") as summary:
         cmd = [str(BIN / "ansible-playbook"), "-i", str(env.inventory), f"playbooks/{name}"]
         cmd += ["--tags", tags] if tags else []
+        cmd += ["--skip-tags", skip_tags] if skip_tags else []
         cmd += ["--limit", limit] if limit else []
         cmd += ["--check"] if check else []
         cmd += ["--diff"] if diff else []
         cmd += list(extra_args)
         forks = None if {"-f", "--forks"} & set(extra_args) else forks_for(env.inventory)
         cmd += ["--forks", str(forks)] if forks else []
-        run = subprocess.run(
+        with subprocess.Popen(
             cmd,
             env={**command_env(), "SLAKIT_ANSIBLE_SUMMARY": summary.name},
             stdout=subprocess.PIPE if quiet else None,
             stderr=subprocess.PIPE,
             text=True,
-            check=False,
-        )
+        ) as run:
+            try:
+                if started:
+                    started(run)
+                _, stderr = run.communicate()
+            except BaseException:  # as subprocess.run: no ansible-playbook left running
+                run.kill()
+                raise
         text = Path(summary.name).read_text()
         data = json.loads(text) if text.strip() else {}
     result = PlayResult(
@@ -166,11 +203,11 @@ def playbook(
         data.get("failures", []),
         data.get("published", {}),
     )
-    if not quiet and run.stderr:
-        sys.stderr.write(run.stderr)
+    if not quiet and stderr:
+        sys.stderr.write(stderr)
     if run.returncode != 0 and not result.failures:
         result.failures.append(
-            {"host": "-", "task": name, "kind": "error", "msg": _ansible_error(run.stderr or "")}
+            {"host": "-", "task": name, "kind": "error", "msg": _ansible_error(stderr or "")}
         )
     return result
 

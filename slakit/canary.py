@@ -19,7 +19,6 @@ balancer's wait for every server UP would fail on hosts that have never started.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -104,10 +103,6 @@ def not_serving(env: Environment, hosts: list[str]) -> list[str]:
     return [h for h in hosts if not (facts.get(h, {}).get("app") or {}).get("release")]
 
 
-def _extra(values: Mapping[str, Any]) -> tuple[str, ...]:
-    return ("-e", json.dumps(dict(values))) if values else ()
-
-
 def rollout(
     env: Environment,
     outdir: Path,
@@ -115,31 +110,34 @@ def rollout(
     *,
     limit: str = "",
     tags: str = "",
+    skip_tags: str = "",
     extra_vars: Mapping[str, Any] | None = None,
     playbook: str = "site.yml",
 ) -> Rollout:
     """Converge with the canary first (module docstring); never raises on a failed gate."""
     extra = dict(extra_vars or {})
+
+    def converge(**more: Any) -> ansible.PlayResult:
+        return ansible.playbook(
+            env,
+            playbook,
+            limit=limit,
+            tags=tags,
+            skip_tags=skip_tags,
+            extra_args=ansible.extra_vars_args({**extra, **more}),
+        )
+
     everyone = app_hosts(env)
     in_limit = app_hosts(env, limit) if limit else everyone
     waiting = not_serving(env, everyone)
     if waiting:  # a first deploy: the load balancer's wait would fail on hosts not yet started
-        plain = ansible.playbook(env, playbook, limit=limit, tags=tags, extra_args=_extra(extra))
         note = f"Canary: not used, {', '.join(waiting)} ran no release before (a first deploy)"
-        return Rollout([plain], notes=[note] if in_limit else [])
+        return Rollout([converge()], notes=[note] if in_limit else [])
     if not in_limit:  # no app host in this run: nothing switches, nothing to gate
-        return Rollout(
-            [ansible.playbook(env, playbook, limit=limit, tags=tags, extra_args=_extra(extra))]
-        )
+        return Rollout([converge()])
     canary = in_limit[0]
     console.print(f"canary: {canary} switches first")
-    first = ansible.playbook(
-        env,
-        playbook,
-        limit=limit,
-        tags=tags,
-        extra_args=_extra({**extra, "slakit_rollout_hosts": canary}),
-    )
+    first = converge(slakit_rollout_hosts=canary)
     done = Rollout([first])
     if first.returncode != 0:
         return done
@@ -164,7 +162,9 @@ def rollout(
             return done  # deploy rolls the canary back and deletes the release everywhere
     console.rule("[bold]Converge: the other app hosts")
     done.plays.append(
-        ansible.playbook(env, "app.yml", limit=limit, tags=tags, extra_args=_extra(extra))
+        ansible.playbook(
+            env, "app.yml", limit=limit, tags=tags, extra_args=ansible.extra_vars_args(extra)
+        )
     )
     return done
 
@@ -236,7 +236,9 @@ def _weights(env: Environment, canary: str, action: str) -> ansible.PlayResult:
     return ansible.playbook(
         env,
         "canary.yml",
-        extra_args=_extra({"slakit_canary": canary, "slakit_canary_action": action}),
+        extra_args=ansible.extra_vars_args(
+            {"slakit_canary": canary, "slakit_canary_action": action}
+        ),
         quiet=True,
     )
 

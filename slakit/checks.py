@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -72,7 +71,7 @@ def http_gates(deployed: stack.Stack, spec: Spec, env: Environment) -> list[Gate
 def host_smoke_gate(env: Environment, since: datetime | None) -> Gate:
     """Redis PING with the app's credentials from every app host; no ERROR in the app journal."""
     since_var = {"slakit_smoke_since": f"{since:%Y-%m-%d %H:%M:%S} UTC"} if since else {}
-    extra = ("-e", json.dumps(since_var)) if since else ()
+    extra = ansible.extra_vars_args(since_var if since else None)
     result = ansible.playbook(env, SMOKE_PLAYBOOK, extra_args=extra, quiet=True)
     hosts = len(result.hosts)
     return gate(

@@ -153,7 +153,7 @@ def run_distributed(
     played = ansible.playbook(
         env,
         PLAYBOOK,
-        extra_args=("-e", json.dumps({"loadgen_group": group, "loadgen_run": run})),
+        extra_args=ansible.extra_vars_args({"loadgen_group": group, "loadgen_run": run}),
     )
     if played.returncode != 0:
         raise SlakitError(f"load hosts: {played.first_failure()}", exit_code=1)

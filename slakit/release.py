@@ -65,7 +65,7 @@ def discard(env: envs.Environment, release_id: str, limit: str = "") -> str:
         env,
         "discard.yml",
         limit=limit,
-        extra_args=("-e", json.dumps({"slakit_discard_release": release_id})),
+        extra_args=ansible.extra_vars_args({"slakit_discard_release": release_id}),
         quiet=True,
     )
     return (

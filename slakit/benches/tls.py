@@ -21,7 +21,6 @@ load balancer's fact names), HTTP and HTTPS interleaved, ROUNDS times, medians:
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 from typing import Any
 
@@ -47,7 +46,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def _converge(env: envs.Environment, host: str, plain: bool) -> ansible.PlayResult:
     """Converge the LB host's loadbalancer tag; plain=True keeps port 80 serving HTTP."""
-    extra = ("-e", json.dumps({"loadbalancer_http_redirect": False})) if plain else ()
+    extra = ansible.extra_vars_args({"loadbalancer_http_redirect": False} if plain else None)
     result = ansible.playbook(
         env, PLAYBOOK, tags="loadbalancer", limit=host, extra_args=extra, quiet=True
     )

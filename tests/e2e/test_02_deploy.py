@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.e2e.support import invoke, report_dir
+from tests.e2e.support import report_dir
 
 EXPECTED_GATES = (
     "Converge: playbooks/site.yml",
@@ -91,12 +91,6 @@ def test_sla_reports_are_complete_and_match_the_gates(deployed):
             assert gates[check["name"]]["figure"] == check["value"]
             assert (gates[check["name"]]["status"] == "passed") == (check["status"] == "pass")
     assert (outdir / "testinfra.xml").stat().st_size > 0
-
-
-def test_second_converge_changes_nothing(deployed):
-    result = invoke("check.idempotence", timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
-    assert "✅ Idempotence: second converge: 0 changes" in result.stdout
 
 
 def test_drift_and_a_stopped_instance_are_caught_then_repaired(promotion):

@@ -1,14 +1,14 @@
 """The infra suite as a staging or production pipeline runs it (plain pytest, no
 --destructive) changes nothing on the hosts: no Redis restart, no eviction, no setting moved,
-and a converge right after reports zero changes.
+and a converge right after (`invoke check.idempotence`: the deploy's second converge) reports
+zero changes.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from slakit import ansible, envs
-from tests.e2e.support import run
+from tests.e2e.support import invoke, run
 
 REDIS_ADMIN = "set -a; . /root/.redis-admin.env; set +a; redis-cli --no-auth-warning --user admin"
 PORTS = (6379, 6380)
@@ -51,5 +51,6 @@ def test_a_pipeline_run_of_the_infra_suite_changes_nothing(deployed, docker_clie
         assert after[port]["uptime"] >= before[port]["uptime"], f":{port} restarted"
         assert after[port]["evicted"] == before[port]["evicted"], f":{port} evicted keys"
         assert after[port]["maxmemory"] == before[port]["maxmemory"], f":{port} maxmemory"
-    converge = ansible.playbook(envs.resolve("lab"), "site.yml", quiet=True)
-    assert converge.returncode == 0 and converge.changed == 0, converge.changed_tasks
+    converge = invoke("check.idempotence", timeout=900)
+    assert converge.returncode == 0, converge.stdout[-3000:] + converge.stderr[-1000:]
+    assert "✅ Idempotence: second converge: 0 changes" in converge.stdout

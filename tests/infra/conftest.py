@@ -323,10 +323,17 @@ def ansible_task(inventory: str, target: str, task: dict[str, Any], timeout: int
     templates them itself, so secrets never reach an argv or a log. Only the task's stdout
     comes back (printed by a second task), never its arguments.
     """
+    return ansible_task_on(inventory, [target], task, timeout)[target]
+
+
+def ansible_task_on(
+    inventory: str, targets: list[str], task: dict[str, Any], timeout: int = 120
+) -> dict[str, str]:
+    """ansible_task on several hosts in one run: {target: its stdout}."""
     playbook = [
         {
             "name": "slakit test probe",
-            "hosts": target,
+            "hosts": ",".join(targets),
             "gather_facts": False,
             "tasks": [
                 {**task, "register": "slakit_probe", "no_log": True, "failed_when": False},
@@ -341,7 +348,14 @@ def ansible_task(inventory: str, target: str, task: dict[str, Any], timeout: int
     ]
     try:
         result = run_plays(inventory, playbook, timeout=timeout)
-        shown = result["plays"][0]["tasks"][1]["hosts"][target]["msg"]
+        # the JSON callback under slakit's strategy: one task entry per host, so by task name
+        shown = {
+            host: r["msg"]
+            for task in result["plays"][0]["tasks"]
+            if task["task"]["name"] == "Show the probe's stdout"
+            for host, r in task["hosts"].items()
+        }
+        shown = {t: shown[t] for t in targets}
     except (SlakitError, KeyError, IndexError) as err:
-        raise AssertionError(f"{target}: ansible probe failed: {err}") from err
-    return base64.b64decode(shown).decode()
+        raise AssertionError(f"{', '.join(targets)}: ansible probe failed: {err}") from err
+    return {t: base64.b64decode(msg).decode() for t, msg in shown.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import ipaddress
 import json
+from functools import cache
 
 import pytest
 from conftest import (
@@ -24,6 +25,7 @@ from conftest import (
     group_hosts,
     hostname,
     mismatch,
+    resolved_of,
     unit_listeners,
     unit_pids,
     unit_properties,
@@ -49,13 +51,21 @@ GUNICORN = {
 
 
 # A bounded TCP connect run on another host: "connected" or the error's name.
+# Connects to every address:port of argv at once (a dropped one waits out its timeout, so
+# probing them one after another would add the timeouts up); prints "address:port outcome".
 CONNECT_PROBE = (
     "import socket, sys\n"
-    "try:\n"
-    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()\n"
-    "    print('connected')\n"
-    "except OSError as err:\n"
-    "    print(type(err).__name__)\n"
+    "from concurrent.futures import ThreadPoolExecutor\n"
+    "def connect(target):\n"
+    "    address, port = target.rsplit(':', 1)\n"
+    "    try:\n"
+    "        socket.create_connection((address, int(port)), timeout=3).close()\n"
+    "        return 'connected'\n"
+    "    except OSError as err:\n"
+    "        return type(err).__name__\n"
+    "with ThreadPoolExecutor(len(sys.argv) - 1) as pool:\n"
+    "    for target, outcome in zip(sys.argv[1:], pool.map(connect, sys.argv[1:])):\n"
+    "        print(target, outcome)\n"
 )
 MEMORY_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -258,27 +268,18 @@ def test_socket_filter_as_loaded(host, app):
     assert_no_mismatches(problems)
 
 
-def test_app_port_reached_only_from_load_balancers(host, app, request):
-    """A connect from every inventory host to this host's private address: accepted from each
-    host of the LB group and from each scraper in app_metrics_allowed_clients (the monitoring
-    hosts), refused or dropped from every other (this host included)."""
-    address, port = expected(host, "app_bind_host"), app["port"]
-    sources = sorted(set(group_hosts(host, "all")))
-    lbs = set(group_hosts(host, "lb"))
-    scrapers = [
-        ipaddress.ip_network(str(c), strict=False)
-        for c in expected(host, "app_metrics_allowed_clients")
-    ]
+@cache
+def connects_from(inventory: str, sources: tuple[str, ...], targets: tuple[str, ...]) -> dict:
+    """{source: {"address": its ansible_host, target: outcome}}: one play in which every source
+    connects to every target ("address:port") at once; shared by the app hosts' checks."""
     play = {
-        "name": "Connect to the app port",
+        "name": "Connect to the app ports",
         "hosts": ",".join(sources),
         "gather_facts": False,
         "tasks": [
             {
                 "name": "Connect",
-                "ansible.builtin.command": {
-                    "argv": ["python3", "-c", CONNECT_PROBE, address, str(port)]
-                },
+                "ansible.builtin.command": {"argv": ["python3", "-c", CONNECT_PROBE, *targets]},
                 "changed_when": False,
             },
             {
@@ -289,26 +290,48 @@ def test_app_port_reached_only_from_load_balancers(host, app, request):
             },
         ],
     }
-    out = run_plays(ansible_inventory(request), [play], timeout=120)
-    outcomes, addresses = {}, {}
+    out = run_plays(inventory, [play], timeout=120)
+    seen: dict[str, dict[str, str]] = {h: {} for h in sources}
     for t in out["plays"][0]["tasks"]:
         for h, r in t["hosts"].items():
             if t["task"]["name"] == "Address":
-                addresses[h] = str(r.get("msg", ""))
+                seen[h]["address"] = str(r.get("msg", ""))
             else:
-                outcomes[h] = r.get("stdout", "").strip() or r.get("msg", "failed")
+                seen[h].update(line.split(" ", 1) for line in r.get("stdout_lines", []))
+    return seen
+
+
+def test_app_port_reached_only_from_load_balancers(host, app, request):
+    """A connect from every inventory host to this host's private address: accepted from each
+    host of the LB group and from each scraper in app_metrics_allowed_clients (the monitoring
+    hosts), refused or dropped from every other (this host included)."""
+    target = f"{expected(host, 'app_bind_host')}:{app['port']}"
+    sources = tuple(sorted(set(group_hosts(host, "all"))))
+    lbs = set(group_hosts(host, "lb"))
+    scrapers = [
+        ipaddress.ip_network(str(c), strict=False)
+        for c in expected(host, "app_metrics_allowed_clients")
+    ]
+    every_app_port = tuple(
+        sorted(
+            f"{resolved_of(host, h)['app_bind_host']}:{resolved_of(host, h)['app_port']}"
+            for h in group_hosts(host, "app")
+        )
+    )
+    seen = connects_from(ansible_inventory(request), sources, every_app_port)
+    outcomes = {h: seen[h].get(target, "failed") for h in sources}
 
     def scraper(h: str) -> bool:
         try:
-            ip = ipaddress.ip_address(addresses.get(h, ""))
+            ip = ipaddress.ip_address(seen[h].get("address", ""))
         except ValueError:
             return False
         return any(ip in net for net in scrapers)
 
     want = {h: "connected" if h in lbs or scraper(h) else "not connected" for h in sources}
-    seen = {h: "connected" if outcomes.get(h) == "connected" else "not connected" for h in sources}
+    got = {h: "connected" if outcomes[h] == "connected" else "not connected" for h in sources}
     assert lbs, f"{hostname(host)}: the inventory has no lb group: the app port would be unused"
-    assert seen == want, mismatch(host, f"connects to {address}:{port}", want, outcomes)
+    assert got == want, mismatch(host, f"connects to {target}", want, outcomes)
 
 
 def test_memory_max(host, app):

@@ -28,7 +28,7 @@ import pytest
 from conftest import (
     UNIT_HARDENING,
     ansible_inventory,
-    ansible_task,
+    ansible_task_on,
     assert_no_mismatches,
     check_unit_hardening,
     expected,
@@ -510,16 +510,13 @@ def test_prometheus_frontend(host, request):
         f"http://{expected(host, 'loadbalancer_promex_address')}:"
         f"{expected(host, 'loadbalancer_promex_port')}/metrics"
     )
-    inventory = ansible_inventory(request)
-    probes = {}
-    for group in ("monitoring", "app"):
-        members = group_hosts(host, group)
-        if members:
-            task = {
-                "name": f"GET {url}",
-                "ansible.builtin.command": {"argv": ["python3", "-c", PROMEX_PROBE, url]},
-            }
-            probes[group] = (members[0], ansible_task(inventory, members[0], task).strip())
+    sources = {g: members[0] for g in ("monitoring", "app") if (members := group_hosts(host, g))}
+    task = {
+        "name": f"GET {url}",
+        "ansible.builtin.command": {"argv": ["python3", "-c", PROMEX_PROBE, url]},
+    }
+    answers = ansible_task_on(ansible_inventory(request), sorted(set(sources.values())), task)
+    probes = {g: (source, answers[source].strip()) for g, source in sources.items()}
     problems = []
     for group, (source, answer) in probes.items():
         want = "200 True" if group == "monitoring" else "error"

@@ -46,10 +46,22 @@ def test_playbook_passes_forks_unless_given(tmp_path, monkeypatch):
     seen: list[list[str]] = []
 
     class Done:
-        returncode, stderr = 0, ""
+        returncode = 0
+
+        def __init__(self, cmd, **_):
+            seen.append(cmd)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_):
+            return False
+
+        def communicate(self):
+            return "", ""
 
     monkeypatch.setattr(ansible, "forks_for", lambda inventory: 7)
-    monkeypatch.setattr(ansible.subprocess, "run", lambda cmd, **kw: seen.append(cmd) or Done())
+    monkeypatch.setattr(ansible.subprocess, "Popen", Done)
     env = ansible.Environment("t", Path(tmp_path))
     ansible.playbook(env, "site.yml", quiet=True)
     ansible.playbook(env, "site.yml", quiet=True, extra_args=("--forks", "2"))

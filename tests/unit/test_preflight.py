@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from slakit import ansible, envs, preflight
+from slakit.errors import SlakitError
 from slakit.lab.tls import ensure_tls
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,3 +161,37 @@ def test_wrong_typed_role_variable_is_named(project_copy):
     extra.write_text("---\napp_port: eighty\n")
     line = staging_preflight_in(project_copy)
     assert "app_port" in line
+
+
+def test_a_refusal_stops_the_playbook_running_beside_it():
+    """preflight.run checks the secrets while the playbook runs: when the check raises, the
+    playbook's process is terminated, also one that starts only afterwards."""
+    running = subprocess.Popen(["sleep", "60"])
+    late = subprocess.Popen(["sleep", "60"])
+    with pytest.raises(SlakitError), preflight._stopped_on_failure() as started:
+        started(running)
+        raise SlakitError("a refused secret")
+    assert running.wait(timeout=10) == -signal.SIGTERM
+    started(late)
+    assert late.wait(timeout=10) == -signal.SIGTERM
+
+
+def test_a_refused_secret_is_the_one_line_and_the_playbook_beside_it_stops(monkeypatch):
+    """The preflight's playbook runs while the secrets are checked; a refused secret is the
+    error, and the playbook's process is terminated rather than waited for."""
+    processes: list[subprocess.Popen] = []
+
+    def playbook(env, name, *, started, **_):
+        process = subprocess.Popen(["sleep", "60"])
+        processes.append(process)
+        started(process)
+        return ansible.PlayResult(process.wait(), {}, {}, [], {})
+
+    def check_values(env, args):
+        raise SlakitError("a refused secret")
+
+    monkeypatch.setattr(ansible, "playbook", playbook)
+    monkeypatch.setattr(preflight.secret_checks, "check_values", check_values)
+    with pytest.raises(SlakitError, match="a refused secret"):
+        preflight.run(envs.resolve("lab"))
+    assert [p.wait(timeout=10) for p in processes] == [-signal.SIGTERM]

@@ -14,6 +14,8 @@ import json
 import os
 import secrets
 import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -72,12 +74,17 @@ def preflight(copy: Path, password: Path | None, env: str = "staging"):
     return invoke("check.preflight", "--env", env, "--offline", cwd=copy, vault=password)
 
 
-def refused(copy: Path, values: dict, *, hidden: tuple[str, ...] = ()) -> str:
-    """Offline preflight of the copy's staging with a vault holding `values`: its one line.
-    No secret of `values` (nor any of `hidden`) appears in anything it printed."""
+def refusal(copy: Path, values: dict) -> subprocess.CompletedProcess:
+    """Offline preflight of the copy's staging with a vault holding `values`."""
     password = vault_password_file(copy / ".vault-pass")
     encrypt(plain_vault(values), password, copy / VAULT.format(env="staging"))
-    result = preflight(copy, password)
+    return preflight(copy, password)
+
+
+def refused_line(
+    result: subprocess.CompletedProcess, values: dict, hidden: tuple[str, ...] = ()
+) -> str:
+    """The run's one line; no secret of `values` (nor any of `hidden`) in what it printed."""
     for value in [v for v in values.values() if isinstance(v, str) and len(v) > 12] + [*hidden]:
         assert value not in result.stdout + result.stderr
     return one_line_error(result)
@@ -314,55 +321,110 @@ def test_a_plaintext_vault_is_refused(project_copy):
     )
 
 
-def test_weak_token_secret_is_refused_naming_the_variable(project_copy, good):
-    token = "ab" * 24
-    line = refused(project_copy, {**good, "app_token_secret": token}, hidden=(token,))
-    assert line.startswith(
+WEAK_TOKEN = "ab" * 24
+PLAINTEXT = "hunter2hunter2"
+SHORT_REDIS = "Zx9" + secrets.token_hex(4)
+# {case: good secrets -> (the vault's values, more values that must never be printed)}
+REFUSALS: dict[str, Callable[[dict], tuple[dict, tuple[str, ...]]]] = {
+    "weak token": lambda good: ({**good, "app_token_secret": WEAK_TOKEN}, (WEAK_TOKEN,)),
+    "plaintext user password": lambda good: (
+        {
+            **good,
+            "app_users": {
+                **good["app_users"],
+                "ops-bob": {"password_hash": PLAINTEXT, "roles": ["operator"]},
+            },
+        },
+        (PLAINTEXT,),
+    ),
+    "unknown role": lambda good: (
+        {
+            **good,
+            "app_users": {
+                **good["app_users"],
+                "ops-bob": {**good["app_users"]["sla-operator"], "roles": ["root"]},
+            },
+        },
+        (),
+    ),
+    "redis password is the token": lambda good: (
+        {**good, "redis_app_password": good["app_token_secret"]},
+        (),
+    ),
+    "short redis password": lambda good: (
+        {**good, "redis_admin_password": SHORT_REDIS},
+        (SHORT_REDIS,),
+    ),
+    "equal redis passwords": lambda good: (
+        {**good, "redis_admin_password": good["redis_app_password"]},
+        (),
+    ),
+    "sentinel password is the app's": lambda good: (
+        {**good, "redis_sentinel_password": good["redis_app_password"]},
+        (),
+    ),
+}
+PARALLEL_REFUSALS = 3  # each an offline preflight (two ansible-playbook runs), mostly waiting
+
+
+@pytest.fixture(scope="module")
+def refusals(good, tmp_path_factory) -> dict[str, str]:
+    """{case of REFUSALS: its preflight's one line}, each in a project copy of its own, a few
+    at a time (one after another they took about 100 s of CI)."""
+
+    def run(case: str) -> tuple[subprocess.CompletedProcess, dict, tuple[str, ...]]:
+        values, hidden = REFUSALS[case](good)
+        copy = project_copy.__wrapped__(tmp_path_factory.mktemp("refusal"))
+        return refusal(copy, values), values, hidden
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_REFUSALS) as pool:
+        runs = dict(zip(REFUSALS, pool.map(run, REFUSALS), strict=True))
+    return {case: refused_line(*ran) for case, ran in runs.items()}
+
+
+def test_weak_token_secret_is_refused_naming_the_variable(refusals):
+    assert refusals["weak token"].startswith(
         "slakit: inventories/staging/group_vars/all/vault.yml: app_token_secret is too weak: "
         "48 bytes, 2 distinct characters (needs >= 32 bytes and >= 16 distinct)"
     )
 
 
-def test_plaintext_user_password_is_refused_naming_the_user(project_copy, good):
-    users = {
-        **good["app_users"],
-        "ops-bob": {"password_hash": "hunter2hunter2", "roles": ["operator"]},
-    }
-    line = refused(project_copy, {**good, "app_users": users}, hidden=("hunter2hunter2",))
-    assert line.startswith(
+def test_plaintext_user_password_is_refused_naming_the_user(refusals):
+    assert refusals["plaintext user password"].startswith(
         "slakit: inventories/staging/group_vars/all/vault.yml: app_users: user 'ops-bob': not a "
         "scrypt:<n>:<r>:<p>$<salt>$<hex> hash"
     )
 
 
-def test_unknown_role_is_refused_naming_the_user(project_copy, good):
-    users = {
-        **good["app_users"],
-        "ops-bob": {**good["app_users"]["sla-operator"], "roles": ["root"]},
-    }
-    line = refused(project_copy, {**good, "app_users": users})
-    assert "app_users: user 'ops-bob' roles must be a list of ['operator', 'reader']" in line
+def test_unknown_role_is_refused_naming_the_user(refusals):
+    assert (
+        "app_users: user 'ops-bob' roles must be a list of ['operator', 'reader']"
+        in refusals["unknown role"]
+    )
 
 
-def test_redis_password_equal_to_token_secret_is_refused(project_copy, good):
-    line = refused(project_copy, {**good, "redis_app_password": good["app_token_secret"]})
-    assert "redis_app_password is the same as app_token_secret: every secret must differ" in line
+def test_redis_password_equal_to_token_secret_is_refused(refusals):
+    assert (
+        "redis_app_password is the same as app_token_secret: every secret must differ"
+        in refusals["redis password is the token"]
+    )
 
 
-def test_short_redis_password_is_named_by_the_redis_role(project_copy, good):
-    short = "Zx9" + secrets.token_hex(4)
-    line = refused(project_copy, {**good, "redis_admin_password": short}, hidden=(short,))
+def test_short_redis_password_is_named_by_the_redis_role(refusals):
+    line = refusals["short redis password"]
     assert "redis_admin_password: needs a string of at least 16 characters on redis-1" in line
     assert "redis_app_password:" not in line
 
 
-def test_equal_redis_passwords_are_named_by_the_redis_role(project_copy, good):
-    line = refused(project_copy, {**good, "redis_admin_password": good["redis_app_password"]})
-    assert "redis_app_password and redis_admin_password: must differ on redis-1" in line
+def test_equal_redis_passwords_are_named_by_the_redis_role(refusals):
+    assert (
+        "redis_app_password and redis_admin_password: must differ on redis-1"
+        in refusals["equal redis passwords"]
+    )
 
 
-def test_a_sentinel_password_equal_to_the_apps_is_named_by_the_redis_role(project_copy, good):
-    line = refused(project_copy, {**good, "redis_sentinel_password": good["redis_app_password"]})
+def test_a_sentinel_password_equal_to_the_apps_is_named_by_the_redis_role(refusals):
+    line = refusals["sentinel password is the app's"]
     assert (
         "redis_replication_password, redis_sentinel_auth_password and redis_sentinel_password: "
         "must differ from each other and from the other Redis passwords on redis-1"
