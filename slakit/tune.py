@@ -279,14 +279,15 @@ def search(
     say: Callable[[str], None] = print,
     clock: Callable[[], float] | None = None,
 ) -> None:
-    """One setting at a time: try each value with the others at their best so far, measured
+    """One setting at a time: try each value (tried_values) with the others at their best so
+    far, measured
     `result.rounds` times (combine()). With one round, a value whose nominal step fails is
     measured once more and the second measurement counts."""
     now = clock or time.monotonic
     best = dict(start)
     for setting in grid.settings:
         trials = []
-        for value in setting.values:
+        for value in tried_values(setting, best[setting.var]):
             values = {**best, setting.var: value}
             began = now()
             put(values)
@@ -304,6 +305,13 @@ def search(
         else:
             best[setting.var] = choice.value
     result.chosen = best
+
+
+def tried_values(setting: Setting, current: Any) -> list[Any]:
+    """The grid's values of a setting, the current one first when the grid does not list it:
+    the incumbent is always measured, so a grid value replaces it only for a measured gain."""
+    listed = any(repr(v) == repr(current) for v in setting.values)
+    return list(setting.values) if listed else [current, *setting.values]
 
 
 def measured(var: str, value: Any, values: dict[str, Any], measure: Measure, retry: bool) -> Trial:

@@ -159,6 +159,25 @@ def test_a_value_that_fails_is_measured_twice_and_none_passing_keeps_the_start(t
     )
 
 
+def test_a_current_value_the_grid_does_not_list_is_measured_and_kept_without_a_gain(
+    tmp_path,
+) -> None:
+    grid = tune.load_grid(
+        grid_file(tmp_path, [{"var": "app_backlog", "values": [512, 4096], "playbook": "app.yml",
+                              "group": "app"}])
+    )  # fmt: skip
+    start = {"app_backlog": 65536}
+    applied: list[dict[str, Any]] = []
+    result = tune.TuneResult("lab", str(grid.source), ["1.1"], 2, start)
+
+    def measure(values: dict[str, Any]) -> list[LoadTestResult]:
+        return [load_test("1.1", 100.0, 256.0, 5.0)]  # every value alike
+
+    tune.search(grid, start, applied.append, measure, result, lambda _: None)
+    assert [a["app_backlog"] for a in applied] == [65536, 512, 4096]
+    assert result.chosen == start  # no measured gain: the incumbent stays
+
+
 def test_rounds_are_combined_by_their_medians_and_a_majority_of_passes(tmp_path) -> None:
     """Three rounds of a value: the noisy one is outvoted. One story's capacities 256, 1000, 160
     give 256; nominal p99s 4, 9, 5 give 5; two passes of three pass."""
