@@ -91,7 +91,10 @@ def make_vault(copy: Path, env: str) -> Path:
 
 @pytest.mark.parametrize("env", ["staging", "production"])
 def test_offline_preflight_validates_every_role_input(env, project_copy):
+    """A fresh vault from `invoke secrets.vault` (0600) passes every check."""
     password = make_vault(project_copy, env)
+    vault = project_copy / f"inventories/{env}/group_vars/all/vault.yml"
+    assert vault.stat().st_mode & 0o777 == 0o600
     result = invoke("check.preflight", "--env", env, "--offline", cwd=project_copy, vault=password)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 hosts, groups lb, app, redis" in result.stdout

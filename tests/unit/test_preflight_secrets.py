@@ -289,13 +289,6 @@ def test_the_old_example_vault_file_and_password_are_refused(project_copy, tmp_p
     )
 
 
-def test_a_fresh_vault_from_invoke_secrets_vault_passes(project_copy):
-    password = make_vault(project_copy, "staging")
-    assert (project_copy / VAULT.format(env="staging")).stat().st_mode & 0o777 == 0o600
-    result = preflight(project_copy, password)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
 def test_a_vault_password_file_others_can_read_is_refused(project_copy, mode):
     password = make_vault(project_copy, "staging")
